@@ -1,0 +1,27 @@
+"""lablib: the helper package of the course "Foundation Models: Emergence and Homogenization".
+
+Code that a lab needs more than once, or that a chapter explains once and
+later labs reuse, lives here; each public function's docstring names the
+chapter or lab that explains it. Modules:
+
+* :mod:`lablib.env`     -- profile, device, seeding, offline/Colab, versions (preface)
+* :mod:`lablib.data`    -- data files with sha256 checks: registry, download, generation
+* :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder
+* :mod:`lablib.plot`    -- the course's figure style
+* :mod:`lablib.grading` -- checks with specific feedback for exercises
+"""
+__version__ = "0.1.0"
+
+from . import data, env, grading, models, plot
+from .env import device, in_colab, is_offline, pick_settings, profile, report, seed_everything
+
+__all__ = [
+    "__version__",
+    "device",
+    "in_colab",
+    "is_offline",
+    "pick_settings",
+    "profile",
+    "report",
+    "seed_everything",
+]

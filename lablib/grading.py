@@ -1,0 +1,82 @@
+"""Checks that give a student immediate, specific feedback.
+
+Used in every lab's exercises (first in ``labs/00_getting_started.ipynb``).
+A check prints one line when it passes and raises :class:`CheckFailed` (an
+``AssertionError``, so nbval and autograders count it as a failure) with a
+message that says exactly what is wrong when it does not.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class CheckFailed(AssertionError):
+    """A student's answer did not pass a check; the message says why."""
+
+
+def _passed(name: str, detail: str = "") -> None:
+    print(f"[pass] {name}" + (f": {detail}" if detail else ""))
+
+
+def _as_array(value: Any, name: str, what: str):
+    import numpy as np
+
+    if value is None:
+        raise CheckFailed(f"{name}: {what} is None. Did the function forget to `return` its result?")
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().double().numpy()
+    except ImportError:
+        pass
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise CheckFailed(f"{name}: {what} is a {type(value).__name__}, which is not numeric ({error})") from None
+
+
+def check_shape(name: str, value: Any, expected: Sequence[int]) -> None:
+    """Pass when ``value`` (tensor or array) has shape ``expected``."""
+    shape = tuple(getattr(value, "shape", ()))
+    if value is None or not hasattr(value, "shape"):
+        raise CheckFailed(f"{name}: expected a tensor/array of shape {tuple(expected)}, got {type(value).__name__}")
+    if shape != tuple(expected):
+        raise CheckFailed(f"{name}: expected shape {tuple(expected)}, got {shape}")
+    _passed(name, f"shape {shape}")
+
+
+def check_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+    """Pass when ``actual`` matches ``expected`` elementwise within tolerances.
+
+    The failure message gives the shapes when they differ, otherwise the
+    worst element: its index, both values and the difference.
+    """
+    import numpy as np
+
+    got = _as_array(actual, name, "your answer")
+    want = _as_array(expected, name, "the reference")
+    if got.shape != want.shape:
+        raise CheckFailed(f"{name}: your answer has shape {got.shape}, expected {want.shape}")
+    if not np.all(np.isfinite(got)):
+        bad = np.argwhere(~np.isfinite(got))[0]
+        raise CheckFailed(f"{name}: your answer has a non-finite value ({got[tuple(bad)]}) at index {tuple(bad)}")
+    error = np.abs(got - want)
+    allowed = atol + rtol * np.abs(want)
+    if np.all(error <= allowed):
+        _passed(name, f"max abs error {error.max() if error.size else 0.0:.2e}")
+        return
+    worst = np.unravel_index(np.argmax(error - allowed), error.shape) if error.ndim else ()
+    raise CheckFailed(
+        f"{name}: not close enough at index {tuple(int(i) for i in worst)}: "
+        f"yours {got[worst]:.6g}, expected {want[worst]:.6g} "
+        f"(difference {error[worst]:.3g}, allowed {allowed[worst]:.3g}); "
+        f"{int((error > allowed).sum())} of {error.size} values are off"
+    )
+
+
+def check_true(name: str, condition: bool, hint: str) -> None:
+    """Pass when ``condition`` is true; otherwise fail with ``hint``."""
+    if not condition:
+        raise CheckFailed(f"{name}: {hint}")
+    _passed(name)

@@ -1,0 +1,55 @@
+"""One look for every figure in the course: a matplotlib style and a figure helper.
+
+Used by every lab and executable chapter (first in chapter 1's
+parameter-count figure). Call :func:`use_style` once, or just call
+:func:`figure`, which applies it.
+"""
+from __future__ import annotations
+
+#: The course's matplotlib settings: readable on screen and in the HTML book.
+STYLE = {
+    "figure.figsize": (6.4, 3.8),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.frameon": False,
+    "lines.linewidth": 2.0,
+    "axes.prop_cycle": None,  # filled in by use_style (colour-blind-safe palette)
+}
+#: Okabe-Ito colours, distinguishable with the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def use_style() -> None:
+    """Apply the course's matplotlib style to every later figure."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    settings = dict(STYLE)
+    settings["axes.prop_cycle"] = cycler(color=PALETTE)
+    mpl.rcParams.update(settings)
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, width: float | None = None, height: float | None = None, **kwargs):
+    """Return ``(fig, axes)`` in the course style; ``axes`` is one Axes when 1x1.
+
+    ``width`` and ``height`` are in inches for the whole figure; by default
+    each panel gets the style's size, scaled down a little as panels are added.
+    """
+    for label, value in (("nrows", nrows), ("ncols", ncols)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"figure: {label} must be a positive int, got {value!r}")
+    import matplotlib.pyplot as plt
+
+    use_style()
+    base_w, base_h = STYLE["figure.figsize"]
+    width = width if width is not None else min(base_w * ncols * 0.8 + base_w * 0.2, 14)
+    height = height if height is not None else base_h * nrows * 0.9
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+    return fig, axes

@@ -1,0 +1,82 @@
+"""The book builds with warnings as errors, and the HTML has what a reader needs.
+
+This build executes the chapters (book/*.md) but not the labs: nbval has
+already executed every lab in this test run (`make book` executes everything).
+Execution errors are warnings in Jupyter Book, so `-W` fails on them too.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_SLUG = CONFIG["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["exclude_patterns"] = ["labs/*.ipynb"]
+    config_path = out / "_config.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--config", str(config_path), "--path-output", str(out),
+         "-W", "--keep-going"],
+        capture_output=True, text=True, timeout=1200,
+    )
+    log = result.stdout + result.stderr
+    warnings = [line for line in log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    assert result.returncode == 0 and not warnings, "book build failed or warned:\n" + "\n".join(warnings or log.splitlines()[-40:])
+    return out / "_build" / "html"
+
+
+def page(html: Path, name: str) -> str:
+    path = html / name
+    assert path.is_file(), f"{name} was not built"
+    return path.read_text()
+
+
+def test_index_leads_to_the_preface(html):
+    assert "book/preface.html" in page(html, "index.html")
+
+
+def test_preface_shows_profile_report_and_measured_times(html):
+    text = page(html, "book/preface.html")
+    assert "profile" in text and "small" in text
+    assert "00_getting_started" in text and "not measured yet" in text
+
+
+def test_chapter_one_has_math_figure_and_citations(html):
+    text = page(html, "book/foundation_models.html")
+    assert re.search(r"<img [^>]*src=\"[^\"]+\.png\"", text), "chapter 1 needs its executed figure"
+    assert "bibliography.html#" in text, "chapter 1 cites the bibliography"
+    assert "Bommasani" in text
+
+
+def test_bibliography_lists_real_references(html):
+    text = page(html, "book/bibliography.html")
+    for title in ("Attention is all you need", "BERT", "On the opportunities and risks of foundation models"):
+        assert title.lower() in text.lower(), f"bibliography lacks {title!r}"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.name for lab in LABS])
+def test_every_lab_page_has_a_colab_launch_link(html, lab):
+    text = page(html, f"labs/{lab.stem}.html")
+    link = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/labs/{lab.name}"
+    assert link in text
+
+
+def test_no_page_shows_an_error(html):
+    for path in html.rglob("*.html"):
+        text = path.read_text()
+        assert "Traceback (most recent call last)" not in text, f"{path.name} shows a traceback"
+        assert 'class="output traceback' not in text, f"{path.name} shows an error output"
