@@ -15,7 +15,7 @@ JOBS   ?= 2
 # anything. One torch thread per process, since xdist runs two at once; the
 # dead proxy makes any stray HTTP(S) download in a kernel fail loudly.
 OFFLINE_ENV := LABLIB_PROFILE=small HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
-	TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 MPLBACKEND=Agg \
+	TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
 	PYDEVD_DISABLE_FILE_VALIDATION=1 \
 	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
 	http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \

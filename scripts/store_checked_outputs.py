@@ -42,6 +42,5 @@ if __name__ == "__main__":
     os.environ.setdefault("LABLIB_PROFILE", "small")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     for notebook_path in sys.argv[1:]:
         store(notebook_path)

@@ -40,7 +40,6 @@ def main() -> None:
     os.environ.setdefault("LABLIB_PROFILE", "small")
     if os.environ["LABLIB_PROFILE"] == "small":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     import torch
 
     import lablib

@@ -20,7 +20,6 @@ for _name, _value in {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
-    "MPLBACKEND": "Agg",
     "OMP_NUM_THREADS": "1",
     "HTTP_PROXY": _DEAD_PROXY,
     "HTTPS_PROXY": _DEAD_PROXY,
