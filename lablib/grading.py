@@ -80,3 +80,23 @@ def check_true(name: str, condition: bool, hint: str) -> None:
     if not condition:
         raise CheckFailed(f"{name}: {hint}")
     _passed(name)
+
+
+def check_cases(name: str, function, reference, cases: dict, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Run a student's ``function`` and a ``reference`` on named cases; fail on the first case that differs.
+
+    ``cases`` maps a case name (e.g. ``"extreme logits +-1e4"``) to a tuple of
+    arguments. The failure message names the case, so the student knows which
+    situation their function gets wrong (shapes, ignored positions, overflow ...),
+    and says by how much. A function that raises is reported with its error.
+    """
+    if not cases:
+        raise ValueError("check_cases needs at least one case")
+    for case, args in cases.items():
+        args = args if isinstance(args, tuple) else (args,)
+        try:
+            got = function(*args)
+        except Exception as error:  # the student's bug, reported rather than propagated
+            raise CheckFailed(f"{name}, case '{case}': your function raised {type(error).__name__}: {error}") from None
+        check_close(f"{name}, case '{case}'", got, reference(*args), rtol=rtol, atol=atol)
+    print(f"[pass] {name}: all {len(cases)} cases")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lablib.grading import CheckFailed, check_close, check_shape, check_true
+from lablib.grading import CheckFailed, check_cases, check_close, check_shape, check_true
 
 
 def test_check_close_passes_and_says_so(capsys):
@@ -41,3 +41,15 @@ def test_check_shape_and_check_true(capsys):
     with pytest.raises(CheckFailed, match="loss: must decrease"):
         check_true("loss", False, "must decrease")
     assert capsys.readouterr().out.count("[pass]") == 2
+
+
+def test_check_cases_names_the_failing_case_and_reports_crashes(capsys):
+    cases = {"positive": (torch.tensor([1.0, 2.0]),), "negative": (torch.tensor([-1.0, -2.0]),)}
+    check_cases("abs", lambda x: x.abs(), torch.abs, cases)
+    assert "[pass] abs: all 2 cases" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match=r"identity, case 'negative': not close enough at index \(1,\): yours -2, expected 2"):
+        check_cases("identity", lambda x: x, torch.abs, cases)
+    with pytest.raises(CheckFailed, match=r"case 'positive': your function raised ZeroDivisionError"):
+        check_cases("crash", lambda x: 1 / 0, torch.abs, cases)
+    with pytest.raises(ValueError, match="at least one case"):
+        check_cases("none", torch.abs, torch.abs, {})
