@@ -1,0 +1,172 @@
+"""lablib.transformer equals the reference implementations (chapter "The Transformer from scratch").
+
+The from-scratch encoder, loaded with real MiniLM weights or with randomly
+initialised BertConfigs, must give the same hidden states as
+transformers.BertModel, layer by layer, padding included.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from lablib import models
+from lablib import transformer as T
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+def random_qkv(batch=2, heads=3, length=7, d_k=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, heads, length, d_k, generator=generator) for _ in range(3)]
+
+
+@pytest.mark.parametrize("length, d_k", [(1, 4), (7, 8), (33, 16)])
+def test_attention_matches_sdpa_without_mask(length, d_k):
+    q, k, v = random_qkv(length=length, d_k=d_k)
+    out, weights = T.attention(q, k, v)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), **TOL)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]), **TOL)
+
+
+def test_attention_matches_sdpa_with_padding_and_causal_masks():
+    q, k, v = random_qkv(length=6)
+    lengths = torch.tensor([6, 3])
+    pad = T.padding_mask((torch.arange(6)[None, :] < lengths[:, None]).long())  # (2, 1, 1, 6)
+    for mask in (pad, T.causal_mask(6), pad & T.causal_mask(6)):
+        out, weights = T.attention(q, k, v, mask)
+        torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), **TOL)
+        assert (weights.masked_select(~mask.expand_as(weights)) == 0).all(), "masked keys get no weight"
+    out, _ = T.attention(q, k, v, T.causal_mask(6))
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL)
+
+
+def test_multi_head_attention_matches_torch():
+    torch.manual_seed(0)
+    d, h = 32, 4
+    ours = T.MultiHeadAttention(d, h).eval()
+    theirs = torch.nn.MultiheadAttention(d, h, batch_first=True).eval()
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([ours.query.weight, ours.key.weight, ours.value.weight]))
+        theirs.in_proj_bias.copy_(torch.cat([ours.query.bias, ours.key.bias, ours.value.bias]))
+        theirs.out_proj.weight.copy_(ours.output.weight)
+        theirs.out_proj.bias.copy_(ours.output.bias)
+    x = torch.randn(3, 9, d)
+    keep = torch.ones(3, 9, dtype=torch.long)
+    keep[1, 5:] = 0
+    out, weights = ours(x, T.padding_mask(keep))
+    ref, ref_weights = theirs(x, x, x, key_padding_mask=~keep.bool(), average_attn_weights=False)
+    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(weights, ref_weights, **TOL)
+
+
+def compare_with_hf(hf_model: BertModel, encoder: T.Encoder, input_ids, attention_mask, token_type_ids=None):
+    with torch.no_grad():
+        ref = hf_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                       output_hidden_states=True, output_attentions=True)
+        ours = encoder(input_ids, attention_mask, token_type_ids)
+    assert len(ours.hidden_states) == len(ref.hidden_states) == hf_model.config.num_hidden_layers + 1
+    for layer, (a, b) in enumerate(zip(ours.hidden_states, ref.hidden_states)):
+        torch.testing.assert_close(a, b, **TOL, msg=lambda m, layer=layer: f"hidden state {layer}: {m}")
+    for layer, (a, b) in enumerate(zip(ours.attentions, ref.attentions)):
+        torch.testing.assert_close(a, b, **TOL, msg=lambda m, layer=layer: f"attention {layer}: {m}")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    path = models.minilm_path()
+    hf = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation="eager").eval()
+    return path, hf
+
+
+def test_minilm_weights_give_the_same_outputs_as_hugging_face(minilm):
+    path, hf = minilm
+    encoder = T.load_hf_bert(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    batch = tokenizer(["The cat sat on the mat", "Foundation models are adapted to many downstream tasks, "
+                       "so their defects are inherited downstream too."], padding=True, return_tensors="pt")
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"].shape[1], "the batch must contain padding"
+    compare_with_hf(hf, encoder, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    assert T.count_parameters(encoder) == sum(p.numel() for p in hf.parameters())
+
+
+def test_loader_accepts_a_model_object_and_matches(minilm):
+    _, hf = minilm
+    encoder = T.load_hf_bert(hf)
+    ids = torch.randint(0, hf.config.vocab_size, (2, 11))
+    compare_with_hf(hf, encoder, ids, torch.ones_like(ids))
+
+
+@pytest.mark.parametrize(
+    "hidden, layers, heads, intermediate, length",
+    [(32, 1, 1, 64, 5), (48, 2, 4, 96, 17), (64, 3, 8, 256, 40), (96, 2, 12, 384, 130)],
+)
+def test_random_configs_match_hugging_face(hidden, layers, heads, intermediate, length):
+    torch.manual_seed(hidden + layers)
+    config = BertConfig(vocab_size=211, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=intermediate, max_position_embeddings=160, type_vocab_size=2,
+                        attn_implementation="eager")
+    hf = BertModel(config, add_pooling_layer=False).eval()
+    encoder = T.load_hf_bert(hf)
+    ids = torch.randint(0, 211, (3, length))
+    mask = torch.ones_like(ids)
+    mask[1, length // 2:] = 0
+    mask[2, 1:] = 0  # a single real token
+    types = torch.zeros_like(ids)
+    types[:, length // 3:] = 1
+    compare_with_hf(hf, encoder, ids, mask, types)
+
+
+def test_parameter_count_formula():
+    layer = T.EncoderLayer(384, 12, 1536)
+    assert T.count_parameters(layer) == T.encoder_layer_parameters(384, 1536)
+    d = 768
+    assert T.encoder_layer_parameters(d, 4 * d) == 12 * d * d + 13 * d
+
+
+@pytest.fixture
+def checkpoint(tmp_path, minilm):
+    """A copy of the MiniLM checkpoint folder that a test may damage."""
+    path, _ = minilm
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / name).write_bytes((path / name).read_bytes())
+    return tmp_path
+
+
+def test_missing_tensor_is_named(checkpoint):
+    state = load_file(str(checkpoint / "model.safetensors"))
+    del state["encoder.layer.3.attention.self.key.weight"]
+    save_file(state, str(checkpoint / "model.safetensors"))
+    with pytest.raises(KeyError, match=r"encoder\.layer\.3\.attention\.self\.key\.weight.*layers\.3\.attention\.key\.weight"):
+        T.load_hf_bert(checkpoint)
+
+
+def test_misshapen_tensor_is_named(checkpoint):
+    state = load_file(str(checkpoint / "model.safetensors"))
+    state["encoder.layer.0.intermediate.dense.weight"] = torch.zeros(1000, 384)
+    save_file(state, str(checkpoint / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"encoder\.layer\.0\.intermediate\.dense\.weight.*\(1000, 384\).*\(1536, 384\)"):
+        T.load_hf_bert(checkpoint)
+
+
+def test_bad_inputs_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model.safetensors"):
+        (tmp_path / "config.json").write_text(BertConfig(hidden_size=32, num_attention_heads=2).to_json_string())
+        T.load_hf_bert(tmp_path)
+    with pytest.raises(TypeError, match="expected a folder"):
+        T.load_hf_bert(42)
+    with pytest.raises(ValueError, match="not divisible"):
+        T.MultiHeadAttention(30, 4)
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        q, k, v = random_qkv()
+        T.attention(q, k, v, torch.ones(7, 7))
+    with pytest.raises(ValueError, match="do not fit"):
+        T.attention(torch.zeros(2, 5, 8), torch.zeros(2, 5, 4), torch.zeros(2, 5, 4))
+    encoder = T.Encoder(T.EncoderConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                        intermediate_size=32, max_position_embeddings=8))
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings 8"):
+        encoder(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"input_ids must be \(batch, length\)"):
+        encoder(torch.zeros(9, dtype=torch.long))
+    with pytest.raises(ValueError, match="hidden_act='relu'"):
+        T.EncoderConfig.from_hf(BertConfig(hidden_act="relu"))
