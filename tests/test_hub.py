@@ -1,0 +1,74 @@
+"""lablib.hub: sources tried in order, each checked; one clear error when none works."""
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+from lablib import hub
+from lablib.ner import TAGS
+
+SIZES = {"train": 3, "validation": 2, "test": 2}
+
+
+def fake_conll(sizes=SIZES, names=TAGS):
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=list(names)))})
+    tags = ("B-ORG", "O", "B-MISC", "O")
+    sentence = (["EU", "rejects", "German", "call"], [names.index(t) if t in names else 0 for t in tags])
+    return DatasetDict({
+        split: Dataset.from_dict({"tokens": [sentence[0]] * n, "ner_tags": [sentence[1]] * n}, features=features)
+        for split, n in sizes.items()
+    })
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_first_working_source_wins_and_pins_revision():
+    calls = []
+
+    def load_dataset(repo_id, revision):
+        calls.append((repo_id, revision))
+        if repo_id == "eriktks/conll2003":
+            raise RuntimeError("Dataset scripts are no longer supported")
+        return fake_conll()
+
+    splits = hub.load_conll2003(load_dataset=load_dataset, expected_sizes=SIZES)
+    assert calls == [("eriktks/conll2003", "refs/convert/parquet"), ("lhoestq/conll2003", "main")]
+    assert splits["train"][0].tags == ["B-ORG", "O", "B-MISC", "O"]
+    assert {k: len(v) for k, v in splits.items()} == SIZES
+
+
+def test_tags_are_mapped_by_name_not_by_position():
+    reordered = list(reversed(TAGS))
+    splits = hub.load_conll2003(load_dataset=lambda repo_id, revision: fake_conll(names=reordered),
+                                expected_sizes=SIZES)
+    assert splits["test"][0].tags == ["B-ORG", "O", "B-MISC", "O"]
+
+
+def test_wrong_sizes_or_tags_fall_through_to_one_clear_error():
+    answers = iter([fake_conll(sizes={"train": 5, "validation": 2, "test": 2}),
+                    fake_conll(names=[t.replace("MISC", "MSC") for t in TAGS])])
+    with pytest.raises(hub.DataSourceError) as error:
+        hub.load_conll2003(load_dataset=lambda repo_id, revision: next(answers), expected_sizes=SIZES)
+    message = str(error.value)
+    assert "eriktks/conll2003@refs/convert/parquet: ValueError" in message and "has 5 sentences, expected 3" in message
+    assert "lhoestq/conll2003@main: ValueError" in message and "differ from the CoNLL-2003 set" in message
+    assert "LABLIB_PROFILE=small" in message
+
+
+def test_offline_mode_is_refused_up_front(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(hub.DataSourceError, match="offline mode is on"):
+        hub.load_conll2003(load_dataset=lambda *a, **k: pytest.fail("must not try the network"))
+
+
+def test_local_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train.txt not found"):
+        hub.conll2003_from_folder(tmp_path)
+
+
+@pytest.mark.needs_shared_data
+def test_reference_copy_has_the_standard_sizes(shared_data):
+    splits = hub.conll2003_from_folder(shared_data / "conll2003")
+    assert {k: len(v) for k, v in splits.items()} == hub.CONLL2003_SIZES

@@ -1,0 +1,245 @@
+"""lablib.train: length-grouped batches, dynamic padding, the training loop, its history."""
+import random
+import statistics
+
+import pytest
+import torch
+
+from lablib import train as T
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from lablib.models import minilm_path
+
+    return AutoTokenizer.from_pretrained(minilm_path())
+
+
+@pytest.fixture(scope="module")
+def collator(tokenizer):
+    from transformers import DataCollatorForTokenClassification
+
+    return DataCollatorForTokenClassification(tokenizer)
+
+
+def synthetic_features(n, *, seed, vocab=100, min_len=3, max_len=24):
+    """A toy tagging task: the tag of a token is its id mod 3 (id 0 is padding, never used)."""
+    rng = random.Random(seed)
+    features = []
+    for _ in range(n):
+        ids = [rng.randrange(1, vocab) for _ in range(rng.randint(min_len, max_len))]
+        features.append({
+            "input_ids": ids,
+            "attention_mask": [1] * len(ids),
+            "labels": [i % 3 for i in ids],
+            "word_ids": [None] + list(range(len(ids) - 2)) + [None],  # not paddable: must be dropped
+        })
+    return features
+
+
+def tiny_bert(seed=0):
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=3)
+    return BertForTokenClassification(config)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_length_grouped_batches_cover_every_index_once_and_group_by_length():
+    rng = random.Random(1)
+    lengths = [rng.randint(1, 120) for _ in range(2000)]
+    batches = T.length_grouped_batches(lengths, 32, seed=3)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert len(batches) == 63 and sorted(len(b) for b in batches)[:2] == [2000 % 32, 32]  # one partial batch
+
+    def mean_spread(bs):
+        return statistics.mean(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in bs)
+
+    order = list(range(len(lengths)))
+    random.Random(3).shuffle(order)
+    random_batches = [order[i:i + 32] for i in range(0, len(order), 32)]
+    assert mean_spread(batches) < 0.1 * mean_spread(random_batches)
+    # the longest example is in the first batch (out-of-memory shows at step 1)
+    assert max(lengths[i] for i in batches[0]) == max(lengths)
+    # the batch order is shuffled, not sorted by length
+    firsts = [lengths[b[0]] for b in batches[1:]]
+    assert firsts != sorted(firsts, reverse=True) and firsts != sorted(firsts)
+
+
+def test_length_grouped_batches_are_deterministic_per_seed():
+    lengths = [random.Random(0).randint(1, 50) for _ in range(300)]
+    assert T.length_grouped_batches(lengths, 8, seed=5) == T.length_grouped_batches(lengths, 8, seed=5)
+    assert T.length_grouped_batches(lengths, 8, seed=5) != T.length_grouped_batches(lengths, 8, seed=6)
+    state = random.getstate()
+    T.length_grouped_batches(lengths, 8, seed=5)
+    assert random.getstate() == state, "must not touch the global random state"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lengths": [3, 4], "batch_size": 0}, "batch_size must be a positive int"),
+    ({"lengths": [3, 4], "batch_size": 2.5}, "batch_size must be a positive int"),
+    ({"lengths": [], "batch_size": 4}, "lengths is empty"),
+    ({"lengths": [3, -1], "batch_size": 4}, "lengths must be >= 0"),
+    ({"lengths": [3, 1.5], "batch_size": 4}, "sequence of ints"),
+    ({"lengths": [3, 4], "batch_size": 4, "mega_batch_factor": 0}, "mega_batch_factor"),
+])
+def test_length_grouped_batches_reject_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        T.length_grouped_batches(**kwargs)
+
+
+# --------------------------------------------------------------------------- loader
+
+
+def test_loader_pads_dynamically_and_drops_word_ids(collator):
+    features = synthetic_features(200, seed=0)
+    loader = T.make_loader(features, collator, 16, seed=0)
+    assert len(loader) == 13
+    seen = []
+    for indices, batch in zip(loader.batch_sampler.batches(0), loader):
+        longest = max(len(features[i]["input_ids"]) for i in indices)
+        assert batch["input_ids"].shape == (len(indices), longest)
+        assert batch["labels"].shape == batch["input_ids"].shape
+        assert "word_ids" not in batch
+        assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
+        seen += indices
+    assert sorted(seen) == list(range(200))
+
+
+def test_loader_orders(collator):
+    features = synthetic_features(50, seed=1)
+    ordered = T.make_loader(features, collator, 8, shuffle=False)
+    assert [i for b in ordered.batch_sampler.batches(0) for i in b] == list(range(50))
+    grouped = T.make_loader(features, collator, 8, seed=2).batch_sampler
+    assert grouped.batches(0) != grouped.batches(1), "each epoch draws a new order"
+    assert grouped.batches(0) == T.make_loader(features, collator, 8, seed=2).batch_sampler.batches(0)
+
+
+def test_make_loader_rejects_bad_input(collator):
+    with pytest.raises(ValueError, match="features is empty"):
+        T.make_loader([], collator, 8)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        T.make_loader(synthetic_features(4, seed=0), collator, 0)
+    with pytest.raises(ValueError, match=r"features\[0\].*input_ids"):
+        T.make_loader([{"labels": [1]}], collator, 8)
+
+
+# --------------------------------------------------------------------------- schedule and optimizer
+
+
+def test_lr_factor_warms_up_then_decays_to_zero():
+    factors = [T.lr_factor(s, warmup_steps=10, total_steps=100) for s in range(101)]
+    assert factors[0] == 0 and factors[10] == 1 and factors[100] == 0
+    assert all(a < b for a, b in zip(factors[:10], factors[1:11]))
+    assert all(a > b for a, b in zip(factors[10:100], factors[11:101]))
+
+
+def test_weight_decay_groups_exclude_biases_and_layernorm():
+    model = tiny_bert()
+    decay, no_decay = T.parameter_groups(model, 0.01)
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    undecayed = {names[id(p)] for p in no_decay["params"]}
+    assert decayed and undecayed and not decayed & undecayed
+    assert len(decayed) + len(undecayed) == len(names)
+    assert not any("bias" in n or "LayerNorm" in n for n in decayed)
+    assert any("LayerNorm.weight" in n for n in undecayed)
+    assert "classifier.weight" in decayed
+
+
+# --------------------------------------------------------------------------- training
+
+
+def token_accuracy(model, loader):
+    right = total = 0
+    for batch in loader:
+        logits = model(**batch).logits
+        keep = batch["labels"] != -100
+        right += (logits.argmax(-1)[keep] == batch["labels"][keep]).sum().item()
+        total += keep.sum().item()
+    return right / total
+
+
+def test_train_learns_a_toy_tagging_task(collator):
+    torch.set_num_threads(1)
+    train_loader = T.make_loader(synthetic_features(256, seed=0), collator, 16, seed=0)
+    dev_loader = T.make_loader(synthetic_features(64, seed=1), collator, 32, shuffle=False)
+    model = tiny_bert()
+    history = T.train(model, train_loader, epochs=4, lr=5e-3, device="cpu", progress=False, log_every=3,
+                      evaluate=lambda m: {"accuracy": token_accuracy(m, dev_loader)})
+
+    steps = 4 * len(train_loader)
+    assert history.step == list(range(1, steps + 1)) and len(history.loss) == steps == len(history.lr)
+    assert history.epoch[-1] == pytest.approx(4.0)
+    first, last = statistics.mean(history.loss[:5]), statistics.mean(history.loss[-5:])
+    assert last < 0.3 * first, (first, last)
+    assert [e.step for e in history.evaluations] == [steps // 4 * k for k in (1, 2, 3, 4)]
+    assert history.evaluations[-1].metrics["accuracy"] > 0.9
+    assert history.eval_seconds > 0 and history.train_seconds > 0
+    assert history.total_seconds >= history.train_seconds + history.eval_seconds
+    assert history.sentences == 4 * 256 and history.sentences_per_second > 0
+    assert 0 < history.padding_fraction < 0.2  # length grouping keeps padding small
+    assert history.amp == "off" and history.device == "cpu"
+    assert not model.training
+    # learning rate: warm-up to the peak, then linear decay towards 0
+    peak = history.lr.index(max(history.lr))
+    assert max(history.lr) == pytest.approx(5e-3)
+    assert 0 < peak < steps // 4
+    assert all(a >= b for a, b in zip(history.lr[peak:], history.lr[peak + 1:]))
+    assert history.lr[-1] < 5e-3 / (steps - peak) * 1.01
+
+
+def test_max_seconds_stops_early_and_still_evaluates(collator):
+    torch.set_num_threads(1)
+    loader = T.make_loader(synthetic_features(64, seed=0), collator, 8)
+    calls = []
+    history = T.train(tiny_bert(), loader, epochs=50, lr=1e-3, device="cpu", progress=False, max_seconds=0.0,
+                      evaluate=lambda m: calls.append(1) or {"n": 1})
+    assert history.stopped_early and len(history.step) == 1 and len(calls) == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0, "lr": 1e-3}, "epochs must be a positive int"),
+    ({"epochs": 1, "lr": 0}, "lr must be a positive number"),
+    ({"epochs": 1, "lr": 1e-3, "warmup_ratio": 1.5}, "warmup_ratio"),
+    ({"epochs": 1, "lr": 1e-3, "amp": "fp8"}, "amp must be one of"),
+    ({"epochs": 1, "lr": 1e-3, "amp": "bf16", "device": "cpu"}, "needs a CUDA device"),
+])
+def test_train_rejects_bad_arguments(collator, kwargs, message):
+    loader = T.make_loader(synthetic_features(8, seed=0), collator, 4)
+    with pytest.raises(ValueError, match=message):
+        T.train(tiny_bert(), loader, progress=False, **kwargs)
+
+
+def test_plot_history_draws_loss_and_evaluations():
+    history = T.History(step=[1, 2, 3, 4], epoch=[0.5, 1, 1.5, 2], loss=[2.0, 1.5, 1.0, 0.8], lr=[1, 1, 1, 1],
+                        evaluations=[T.Evaluation(2, 1.0, 0.1, {"f1": 0.5, "report": "text"}),
+                                     T.Evaluation(4, 2.0, 0.1, {"f1": 0.7, "report": "text"})])
+    ax = T.plot_history(history)
+    assert ax.get_xlabel() == "step"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "f1" in labels and "report" not in labels
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (AMP runs on GPU only)")
+@pytest.mark.parametrize("amp, expected", [("auto", None), ("fp16", "fp16"), ("off", "off")])
+def test_train_on_gpu_with_amp(collator, amp, expected):
+    loader = T.make_loader(synthetic_features(128, seed=0), collator, 16)
+    model = tiny_bert()
+    history = T.train(model, loader, epochs=3, lr=5e-3, device="cuda", amp=amp, progress=False)
+    if expected is None:
+        expected = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    assert history.amp == expected and history.device.startswith("cuda")
+    assert next(model.parameters()).device.type == "cuda"
+    assert statistics.mean(history.loss[-3:]) < 0.5 * statistics.mean(history.loss[:3])
