@@ -18,8 +18,13 @@ import torch.nn.functional as F
 from lablib.transformer import attention, padding_mask
 
 
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
+def median_seconds(function, repeats: int, warmup: int = 5) -> float:
+    # Warm-up calls first: the first calls at a new size pay for fresh memory
+    # (page faults on newly mapped buffers), which a model running at a fixed
+    # size pays once; the from-scratch version, with more intermediate
+    # buffers, pays more of it.
+    for _ in range(warmup):
+        function()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

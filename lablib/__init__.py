@@ -9,6 +9,13 @@ chapter or lab that explains it. Modules:
 * :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder
 * :mod:`lablib.plot`    -- the course's figure style
 * :mod:`lablib.grading` -- checks with specific feedback for exercises
+* :mod:`lablib.losses`  -- losses and gradients by hand (chapter "The loss math", lab 01)
+* :mod:`lablib.transformer` -- a plain BERT encoder that loads real weights (chapter "The Transformer", lab 02)
+* :mod:`lablib.ner`, :mod:`lablib.ner_corpus`, :mod:`lablib.hub`, :mod:`lablib.train`
+  -- NER data, alignment, scoring, CoNLL-2003 from the hub, the training loop (lab 03)
+
+Modules that need torch (losses, transformer, train) are imported explicitly:
+``from lablib import train``.
 """
 __version__ = "0.1.0"
 

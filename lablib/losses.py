@@ -129,6 +129,13 @@ def smoothed_targets(targets: torch.Tensor, num_classes: int, label_smoothing: f
     return q * valid.unsqueeze(-1)
 
 
+def _target_distribution(logits, targets, ignore_index: int, label_smoothing: float):
+    """Validate the inputs; return the mask of counted positions and the target distribution q."""
+    counted = _check_class_targets(logits, targets, ignore_index)
+    q = smoothed_targets(torch.where(counted, targets, -1), logits.shape[-1], label_smoothing, logits.dtype)
+    return counted, q
+
+
 def cross_entropy(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -143,8 +150,7 @@ def cross_entropy(
     ``torch.nn.functional.cross_entropy`` with the same arguments.
     """
     _check_reduction(reduction)
-    counted = _check_class_targets(logits, targets, ignore_index)
-    q = smoothed_targets(torch.where(counted, targets, -1), logits.shape[-1], label_smoothing, logits.dtype)
+    counted, q = _target_distribution(logits, targets, ignore_index, label_smoothing)
     per_position = -(q * log_softmax(logits)).sum(dim=-1)
     return _reduce(per_position, counted, reduction)
 
@@ -164,8 +170,7 @@ def cross_entropy_grad(
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"cross_entropy_grad needs reduction 'mean' or 'sum', got {reduction!r}")
-    counted = _check_class_targets(logits, targets, ignore_index)
-    q = smoothed_targets(torch.where(counted, targets, -1), logits.shape[-1], label_smoothing, logits.dtype)
+    counted, q = _target_distribution(logits, targets, ignore_index, label_smoothing)
     grad = (softmax(logits) - q) * counted.unsqueeze(-1)
     if reduction == "mean":
         grad = grad / counted.sum()

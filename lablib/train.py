@@ -520,6 +520,6 @@ def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = N
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if handles:
-        ax.legend(handles, labels, loc="best")
+        ax.legend(handles, labels, loc="upper center")  # loss falls from the top left, metrics rise at the right
     ax.set_title("Training history")
     return ax

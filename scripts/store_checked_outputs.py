@@ -34,6 +34,7 @@ def store(path: str) -> None:
             cell.execution_count = None
             cell.outputs = []
         cell.metadata.pop("execution", None)
+    notebook.metadata.pop("widgets", None)  # widget state of this run: the book build makes its own
     nbformat.write(notebook, path)
     print(f"{path}: stored the outputs of {sum(keeps_output(c) for c in notebook.cells)} checked cell(s)")
 

@@ -95,6 +95,7 @@ def test_lab_header_badge_and_install_cell(lab):
 @pytest.mark.parametrize("lab", LABS, ids=[lab.name for lab in LABS])
 def test_lab_stores_only_the_outputs_nbval_checks(lab):
     notebook = nbformat.read(lab, as_version=4)
+    assert "widgets" not in notebook.metadata, "stored widget state; run scripts/store_checked_outputs.py"
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
