@@ -250,7 +250,7 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
     with ``tokenizer(words, is_split_into_words=True, truncation=True,
     max_length=max_length)`` and its labels aligned with :func:`align_labels`.
     Nothing is padded here: batches are padded to their own longest sentence
-    later (dynamic padding), e.g. by :func:`make_collator`.
+    later (dynamic padding), e.g. by :func:`lablib.train.make_loader`.
 
     Args:
         tokenizer: a fast Hugging Face tokenizer (it must provide ``word_ids()``).
@@ -262,7 +262,7 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
         list of dict, one per sentence, with ``input_ids``, ``attention_mask``,
         ``token_type_ids`` (when the tokenizer makes them), ``labels`` and
         ``word_ids`` (kept for decoding; not a model input, so drop it before
-        collating -- :func:`make_collator` does).
+        collating -- :func:`lablib.train.make_loader` does).
 
     Raises:
         ConllFormatError: an unknown tag (the message names it and the allowed tags).
@@ -290,28 +290,6 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
         feature["word_ids"] = word_ids
         features.append(feature)
     return features
-
-
-#: Keys of a feature dict that are not model inputs.
-NON_MODEL_KEYS = ("word_ids",)
-
-
-def make_collator(tokenizer, **kwargs):
-    """A batch collator for :func:`tokenize_and_align` features: dynamic padding, ``word_ids`` dropped.
-
-    Explained in ``labs/03_ner_finetuning.ipynb``. It wraps transformers'
-    ``DataCollatorForTokenClassification`` (keyword arguments go to it), which
-    pads each batch to its longest sentence and pads ``labels`` with -100; it
-    cannot pad ``word_ids`` (they contain ``None``), so those are removed first.
-    """
-    from transformers import DataCollatorForTokenClassification
-
-    collator = DataCollatorForTokenClassification(tokenizer, **kwargs)
-
-    def collate(features):
-        return collator([{k: v for k, v in f.items() if k not in NON_MODEL_KEYS} for f in features])
-
-    return collate
 
 
 # ---------------------------------------------------------------------------

@@ -108,7 +108,12 @@ def test_features_are_not_padded_and_keep_token_type_ids(tokenizer):
 def test_collator_pads_dynamically_and_drops_word_ids(tokenizer):
     sentences = [Sentence(w, t) for w, t, *_ in ALIGN_CASES.values()]
     features = ner.tokenize_and_align(tokenizer, sentences[:3])
-    batch = ner.make_collator(tokenizer)(features)
+    from transformers import DataCollatorForTokenClassification
+
+    from lablib import train
+
+    loader = train.make_loader(features, DataCollatorForTokenClassification(tokenizer), 3, shuffle=False)
+    batch = next(iter(loader))
     longest = max(len(f["input_ids"]) for f in features)
     assert "word_ids" not in batch
     assert batch["input_ids"].shape == batch["labels"].shape == (3, longest)
