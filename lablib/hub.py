@@ -1,6 +1,6 @@
-"""Loading CoNLL-2003 in the ``full`` profile: hub sources tried in order, every one checked.
+"""Loading hub data sets in the ``full`` profile (CoNLL-2003, IMDB): sources tried in order, every one checked.
 
-Explained in ``labs/03_ner_finetuning.ipynb`` ("Where the data comes from").
+Explained in ``labs/03_ner_finetuning.ipynb`` ("Where the data comes from"), used again by ``labs/04_sentiment.ipynb``.
 The hub churns: ``datasets`` 4 and later refuse loading scripts, so the
 classic ``load_dataset("conll2003")`` now fails. This module keeps a list of
 script-free sources, each at a pinned revision, tries them in order, and
@@ -44,6 +44,16 @@ class DataSourceError(RuntimeError):
     """No source could provide the data set; the message lists why, source by source."""
 
 
+def _split_of(dataset_dict, split: str, size: int, where: str, unit: str):
+    """``dataset_dict[split]``, after checking that it exists and holds ``size`` rows."""
+    if split not in dataset_dict:
+        raise ValueError(f"{where}: no split {split!r} (has {sorted(dataset_dict)})")
+    data = dataset_dict[split]
+    if len(data) != size:
+        raise ValueError(f"{where}: split {split!r} has {len(data)} {unit}, expected {size}")
+    return data
+
+
 def _tag_names(dataset, where: str) -> list:
     feature = dataset.features.get("ner_tags")
     names = getattr(getattr(feature, "feature", None), "names", None)
@@ -63,15 +73,46 @@ def dataset_to_sentences(dataset_dict, where: str, expected_sizes: Optional[dict
     expected_sizes = CONLL2003_SIZES if expected_sizes is None else expected_sizes
     splits = {}
     for split, size in expected_sizes.items():
-        if split not in dataset_dict:
-            raise ValueError(f"{where}: no split {split!r} (has {sorted(dataset_dict)})")
-        data = dataset_dict[split]
-        if len(data) != size:
-            raise ValueError(f"{where}: split {split!r} has {len(data)} sentences, expected {size}")
+        data = _split_of(dataset_dict, split, size, where, "sentences")
         names = _tag_names(data, f"{where} [{split}]")
         splits[split] = [Sentence(list(tokens), [names[i] for i in tags])
                          for tokens, tags in zip(data["tokens"], data["ner_tags"])]
     return splits
+
+
+def _first_source_that_works(
+    what: str,
+    sources: Sequence[HubSource],
+    convert: Callable[[object, str], dict],
+    load_dataset: Optional[Callable],
+    local_option: str,
+) -> dict:
+    """Try ``sources`` in order; return ``convert(loaded, "repo@revision")`` of the first that works.
+
+    ``convert`` checks what it got and raises on anything unexpected, so a
+    source that loads but holds something else falls through to the next one.
+    """
+    how_to_fix = (
+        "What to do: check the internet connection (on Colab: Runtime > Restart and run again); "
+        f"or run the lab in the 'small' profile (LABLIB_PROFILE=small), which needs no download{local_option}."
+    )
+    if is_offline():
+        raise DataSourceError(f"{what} comes from the Hugging Face hub, but offline mode is on "
+                              "(HF_HUB_OFFLINE or HF_DATASETS_OFFLINE). " + how_to_fix)
+    if load_dataset is None:
+        from datasets import load_dataset
+    failures = []
+    for source in sources:
+        where = f"{source.repo_id}@{source.revision}"
+        try:
+            splits = convert(load_dataset(source.repo_id, revision=source.revision), where)
+        except Exception as error:  # any failure: try the next source, remember why
+            failures.append(f"  - {where}: {type(error).__name__}: {error}")
+            continue
+        print(f"{what} loaded from {where}: "
+              + ", ".join(f"{split} {len(items):,}" for split, items in splits.items()))
+        return splits
+    raise DataSourceError(f"could not load {what} from any hub source:\n" + "\n".join(failures) + "\n" + how_to_fix)
 
 
 def load_conll2003(
@@ -86,29 +127,55 @@ def load_conll2003(
         DataSourceError: offline mode is on, or every source failed; the
             message says what each source answered and what to do.
     """
-    how_to_fix = (
-        "What to do: check the internet connection (on Colab: Runtime > Restart and run again); "
-        "or run the lab in the 'small' profile (LABLIB_PROFILE=small), which needs no download; "
-        "or, if you have the CoNLL-2003 files, load them with lablib.hub.conll2003_from_folder(path)."
-    )
-    if is_offline():
-        raise DataSourceError("CoNLL-2003 comes from the Hugging Face hub, but offline mode is on "
-                              "(HF_HUB_OFFLINE or HF_DATASETS_OFFLINE). " + how_to_fix)
-    if load_dataset is None:
-        from datasets import load_dataset
-    failures = []
-    for source in sources:
-        where = f"{source.repo_id}@{source.revision}"
-        try:
-            loaded = load_dataset(source.repo_id, revision=source.revision)
-            splits = dataset_to_sentences(loaded, where, expected_sizes)
-        except Exception as error:  # any failure: try the next source, remember why
-            failures.append(f"  - {where}: {type(error).__name__}: {error}")
-            continue
-        print(f"CoNLL-2003 loaded from {where}: "
-              + ", ".join(f"{split} {len(sentences):,}" for split, sentences in splits.items()))
-        return splits
-    raise DataSourceError("could not load CoNLL-2003 from any hub source:\n" + "\n".join(failures) + "\n" + how_to_fix)
+    return _first_source_that_works(
+        "CoNLL-2003", sources, lambda loaded, where: dataset_to_sentences(loaded, where, expected_sizes),
+        load_dataset, "; or, if you have the CoNLL-2003 files, load them with lablib.hub.conll2003_from_folder(path)")
+
+
+#: IMDB (Maas et al., 2011) without a loading script. The commit is the one
+#: that other projects pin for this repository; the parquet export is the fallback.
+IMDB_SOURCES = (
+    HubSource("stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31", "the data set's own repository, pinned"),
+    HubSource("stanfordnlp/imdb", "refs/convert/parquet", "the hub's parquet export of the same repository"),
+)
+#: Reviews per split in the standard release, half positive and half negative.
+IMDB_SIZES = {"train": 25000, "test": 25000}
+
+
+def imdb_to_texts(dataset_dict, where: str, expected_sizes: Optional[dict] = None) -> dict:
+    """Turn a hub IMDB ``DatasetDict`` into ``{split: (texts, labels)}`` with label 1 = positive.
+
+    Checks the split sizes, that the label names are ``neg``/``pos`` (mapped by
+    name, not position) and that each split is balanced.
+    """
+    expected_sizes = IMDB_SIZES if expected_sizes is None else expected_sizes
+    splits = {}
+    for split, size in expected_sizes.items():
+        data = _split_of(dataset_dict, split, size, where, "reviews")
+        names = getattr(data.features.get("label"), "names", None)
+        if names is None or sorted(names) != ["neg", "pos"]:
+            raise ValueError(f"{where}: column 'label' should be a class label with names neg/pos, got {names}")
+        labels = [int(names[i] == "pos") for i in data["label"]]
+        if 2 * sum(labels) != len(labels):
+            raise ValueError(f"{where}: split {split!r} has {sum(labels)} positive reviews of {len(labels)}, expected half")
+        splits[split] = (list(data["text"]), labels)
+    return splits
+
+
+def load_imdb(
+    sources: Sequence[HubSource] = IMDB_SOURCES,
+    *,
+    load_dataset: Optional[Callable] = None,
+    expected_sizes: Optional[dict] = None,
+) -> dict:
+    """IMDB from the first hub source that works: ``{"train"|"test": (texts, labels)}`` (``labs/04_sentiment.ipynb``).
+
+    Raises:
+        DataSourceError: offline mode is on, or every source failed; the
+            message says what each source answered and what to do.
+    """
+    return _first_source_that_works(
+        "IMDB", sources, lambda loaded, where: imdb_to_texts(loaded, where, expected_sizes), load_dataset, "")
 
 
 def conll2003_from_folder(folder: str | os.PathLike, *, check_sizes: bool = True) -> dict:

@@ -324,11 +324,15 @@ def _sentence(rng: random.Random, pool: Mapping[str, list]) -> Sentence:
     return Sentence(tokens, tags)
 
 
-def _check_sizes(sizes: Mapping[str, int] | None) -> dict:
-    merged = dict(DEFAULT_SIZES)
+def check_sizes(sizes: Mapping[str, int] | None, defaults: Mapping[str, int] = DEFAULT_SIZES) -> dict:
+    """``defaults`` updated with ``sizes`` (split -> number of items), every value checked.
+
+    Shared by the course's generators (this module, :mod:`lablib.reviews`).
+    """
+    merged = dict(defaults)
     for split, size in (sizes or {}).items():
-        if split not in SPLITS:
-            raise ValueError(f"sizes: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        if split not in defaults:
+            raise ValueError(f"sizes: unknown split {split!r}; allowed: {', '.join(defaults)}")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"sizes[{split!r}] must be an int >= 0, got {size!r}")
         merged[split] = size
@@ -349,7 +353,7 @@ def generate(seed: int = DEFAULT_SEED, sizes: Mapping[str, int] | None = None) -
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"generate: seed must be an int, got {seed!r}")
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     seen = set()  # token tuples of all sentences so far; only used for membership tests
     corpus = {}
     for split in SPLITS:

@@ -523,3 +523,67 @@ def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = N
         ax.legend(handles, labels, loc="upper center")  # loss falls from the top left, metrics rise at the right
     ax.set_title("Training history")
     return ax
+
+
+# --------------------------------------------------------------------------- the Hugging Face Trainer
+
+
+def trainer_arguments(
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    warmup_steps: int = 0,
+    device=None,
+    group_by_length: bool = True,
+    seed: int = 0,
+    output_dir: str | None = None,
+    **extra: Any,
+):
+    """``TrainingArguments`` for the ``Trainer`` path of labs 03 and 04, the same recipe as :func:`train`.
+
+    Linear schedule with ``warmup_steps``, weight decay 0.01, no checkpoints
+    saved, no logging service; mixed precision on a CUDA ``device`` (bfloat16
+    where supported, else float16) and the CPU otherwise. Length-grouped
+    batches are asked for by the name this transformers version uses
+    (``train_sampling_strategy="group_by_length"`` in recent 5.x releases,
+    ``group_by_length=True`` in earlier ones). ``extra`` is passed on
+    (e.g. ``eval_strategy="epoch"``, ``logging_steps=10``) and overrides the defaults.
+    """
+    import dataclasses
+    import tempfile
+
+    from transformers import TrainingArguments
+
+    _positive_int(epochs, "epochs", "trainer_arguments")
+    _positive_int(batch_size, "batch_size", "trainer_arguments")
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    on_gpu = device.type == "cuda"
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+    grouping = {}
+    if group_by_length:
+        grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in known
+                    else {"group_by_length": True})
+    settings = dict(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="lablib-trainer-"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=lr,
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        warmup_steps=warmup_steps,
+        save_strategy="no",
+        bf16=bf16,
+        fp16=on_gpu and not bf16,
+        use_cpu=not on_gpu,
+        report_to="none",
+        seed=seed,
+        **grouping,
+    )
+    settings.update(extra)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"trainer_arguments: this transformers version has no TrainingArguments field(s) {unknown}")
+    return TrainingArguments(**settings)

@@ -72,3 +72,44 @@ def test_local_folder_errors(tmp_path):
 def test_reference_copy_has_the_standard_sizes(shared_data):
     splits = hub.conll2003_from_folder(shared_data / "conll2003")
     assert {k: len(v) for k, v in splits.items()} == hub.CONLL2003_SIZES
+
+
+def fake_imdb(sizes={"train": 4, "test": 2}, names=("neg", "pos"), positives=None):
+    features = Features({"text": Value("string"), "label": ClassLabel(names=list(names))})
+    return DatasetDict({
+        split: Dataset.from_dict({"text": [f"review {i}" for i in range(n)],
+                                  "label": [i % 2 if positives is None else int(i < positives) for i in range(n)]},
+                                 features=features)
+        for split, n in sizes.items()
+    })
+
+
+def test_imdb_first_working_pinned_source_wins_and_labels_map_by_name():
+    calls = []
+
+    def load_dataset(repo_id, revision):
+        calls.append((repo_id, revision))
+        if len(calls) == 1:
+            raise ConnectionError("hub unreachable")
+        return fake_imdb(names=("pos", "neg"))  # reversed order: id 0 means positive here
+
+    splits = hub.load_imdb(load_dataset=load_dataset, expected_sizes={"train": 4, "test": 2})
+    assert calls == [(s.repo_id, s.revision) for s in hub.IMDB_SOURCES]
+    assert all(len(s.revision) == 40 for s in hub.IMDB_SOURCES[:1]), "the first source is pinned to a commit"
+    texts, labels = splits["train"]
+    assert texts[0] == "review 0" and labels == [1, 0, 1, 0]
+
+
+def test_imdb_wrong_content_falls_through_to_one_clear_error():
+    answers = iter([fake_imdb(sizes={"train": 6, "test": 2}), fake_imdb(positives=3)])
+    with pytest.raises(hub.DataSourceError) as error:
+        hub.load_imdb(load_dataset=lambda repo_id, revision: next(answers), expected_sizes={"train": 4, "test": 2})
+    message = str(error.value)
+    assert "has 6 reviews, expected 4" in message and "3 positive reviews of 4, expected half" in message
+    assert "LABLIB_PROFILE=small" in message
+
+
+def test_imdb_offline_mode_is_refused_up_front(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(hub.DataSourceError, match="IMDB comes from the Hugging Face hub, but offline mode is on"):
+        hub.load_imdb(load_dataset=lambda *a, **k: pytest.fail("must not try the network"))

@@ -1,0 +1,93 @@
+"""lablib.classify (lab 04) against scikit-learn, and its error messages."""
+import numpy as np
+import pytest
+import torch
+from sklearn.calibration import calibration_curve
+
+from lablib import classify, train
+
+
+def test_reliability_matches_sklearn_calibration_curve_and_the_ece_formula():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=2000)
+    p[:5] = [0.0, 0.1, 0.5, 0.9, 1.0]  # edges
+    y = (rng.uniform(size=2000) < p ** 1.5).astype(int)  # over-confident about positives
+    result = classify.reliability(p, y, n_bins=10)
+    fraction, mean = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    np.testing.assert_allclose(result.fraction_positive, fraction)
+    np.testing.assert_allclose(result.mean_predicted, mean)
+    assert result.counts.sum() == 2000
+    by_hand = sum(n / 2000 * abs(f - m) for n, f, m in zip(result.counts, fraction, mean))
+    assert result.ece == pytest.approx(by_hand)
+    assert result.ece > 0.05
+
+
+def test_a_calibrated_predictor_has_a_small_ece():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=20000)
+    y = (rng.uniform(size=20000) < p).astype(int)
+    assert classify.reliability(p, y).ece < 0.02
+
+
+def test_reliability_rejects_bad_input():
+    with pytest.raises(ValueError, match="lengths differ: p_positive 3, labels 2"):
+        classify.reliability([0.1, 0.2, 0.3], [0, 1])
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        classify.reliability([0.1, 1.2], [0, 1])
+    with pytest.raises(ValueError, match="labels must be 0 or 1, got \\[0, 2\\]"):
+        classify.reliability([0.1, 0.2], [0, 2])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        classify.reliability([[0.1, 0.2]], [[0, 1]])
+    with pytest.raises(ValueError, match="n_bins"):
+        classify.reliability([0.1], [0], n_bins=0)
+
+
+def test_accuracy_by_group_keeps_first_appearance_order():
+    result = classify.accuracy_by_group(["b", "a", "b", "a", "b"], [1, 0, 1, 1, 0], [1, 0, 0, 0, 0])
+    assert list(result) == ["b", "a"]
+    assert result["b"] == (pytest.approx(2 / 3), 3) and result["a"] == (0.5, 2)
+    with pytest.raises(ValueError, match="lengths differ"):
+        classify.accuracy_by_group(["a"], [1, 0], [1, 0])
+
+
+class TinyClassifier(torch.nn.Module):
+    """Logits from the number of non-padding tokens: enough to test batching and order."""
+
+    def forward(self, input_ids, attention_mask, **_):
+        length = attention_mask.sum(-1, keepdim=True).float()
+        return type("Out", (), {"logits": torch.cat([-length, length], dim=-1) / 10})()
+
+    def parameters(self):
+        return iter([torch.zeros(1)])
+
+
+class WordTokenizer:
+    def __call__(self, texts, padding, truncation, max_length, return_tensors):
+        ids = [[1] * len(t.split()) for t in texts]
+        width = max(map(len, ids))
+        batch = {"input_ids": torch.tensor([i + [0] * (width - len(i)) for i in ids]),
+                 "attention_mask": torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])}
+        return type("Batch", (dict,), {"to": lambda self, device: self})(batch)
+
+
+def test_predict_proba_keeps_input_order_across_batches():
+    texts = ["a", "a b c", "a b", "a b c d e", "a"]
+    probs = classify.predict_proba(TinyClassifier(), WordTokenizer(), texts, batch_size=2)
+    lengths = torch.tensor([[1.0], [3], [2], [5], [1]])
+    expected = (torch.cat([-lengths, lengths], -1) / 10).softmax(-1).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="got one string"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), "a b")
+
+
+def test_trainer_arguments_follow_the_recipe_and_reject_unknown_fields():
+    arguments = train.trainer_arguments(epochs=2, batch_size=8, lr=3e-5, warmup_steps=4, device="cpu",
+                                        eval_strategy="epoch")
+    assert (arguments.num_train_epochs, arguments.per_device_train_batch_size, arguments.learning_rate) == (2, 8, 3e-5)
+    assert arguments.warmup_steps == 4 and arguments.use_cpu and not (arguments.bf16 or arguments.fp16)
+    assert getattr(arguments.eval_strategy, "value", arguments.eval_strategy) == "epoch"
+    grouped = getattr(arguments, "train_sampling_strategy", None) == "group_by_length" or \
+        getattr(arguments, "group_by_length", False)
+    assert grouped
+    with pytest.raises(ValueError, match="no TrainingArguments field"):
+        train.trainer_arguments(epochs=1, batch_size=8, lr=1e-5, not_a_field=1)
