@@ -1,0 +1,351 @@
+"""lablib.pretraining: the generated corpus, the vocabulary, masking, the models, the loops and the scaling fit."""
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lablib import data, ner, ner_corpus, transformer
+from lablib import pretraining as P
+
+
+@pytest.fixture(scope="module")
+def corpus_folder(tmp_path_factory):
+    """A cache folder holding the default corpus, written (and checked) once for this module."""
+    folder = tmp_path_factory.mktemp("pretraining-cache")
+    P.load_corpus(folder=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return P.generate(size=2000)
+
+
+@pytest.fixture(scope="module")
+def vocab(sentences):
+    return P.Vocabulary.build(sentences)
+
+
+# ------------------------------------------------------------------ the corpus
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus():
+    first = P.generate(7, 300)
+    assert first == P.generate(7, 300)
+    assert first[:100] == P.generate(7, 100), "the first k sentences must not depend on size"
+    assert first != P.generate(8, 300)
+    assert len(first) == 300 and P.generate(7, 0) == []
+
+
+def test_default_corpus_file_has_the_recorded_checksum(corpus_folder):
+    """The cross-version guard: generation must reproduce the corpus byte for byte."""
+    path = corpus_folder / P.corpus_file_name()
+    assert data.sha256_file(path) == P.CORPUS_SHA256
+    assert b"\r" not in path.read_bytes()
+    again = P.load_corpus(folder=corpus_folder)  # a verified cache hit
+    assert len(again) == P.DEFAULT_SIZE
+    assert again[:500] == P.generate(size=500)
+
+
+def test_a_changed_corpus_file_fails_loudly(tmp_path):
+    (tmp_path / P.corpus_file_name()).write_text("Anna Malloy works for Corvel .\n", encoding="utf-8")
+    with pytest.raises(data.ChecksumError, match="checksum mismatch"):
+        P.load_corpus(folder=tmp_path)
+
+
+def test_sentences_are_clean_and_in_length(sentences):
+    for tokens in sentences:
+        assert 5 <= len(tokens) <= 40
+        assert all(token and not any(c.isspace() for c in token) for token in tokens)
+        assert not set(tokens) & set(P.SPECIAL_TOKENS)
+
+
+def test_the_world_is_consistent_and_the_corpus_states_its_facts(sentences):
+    world = P.make_world()
+    assert len(world.people) == P.NUM_PEOPLE == len({p.name for p in world.people})
+    towns = [town for _c, _n, _l, ts in P.COUNTRIES for town in ts]
+    assert len(towns) == len(set(towns)), "a town must belong to one country"
+    assert world.country_of_town["Berlin"] == "Germany" and world.country_of_town["Lima"] == "Peru"
+    by_name = {p.name: p for p in world.people}
+    checked = 0
+    for tokens in sentences:
+        text = " ".join(tokens)
+        if " is a town in " in text:
+            town, country = text[:-2].split(" is a town in ")
+            assert world.country_of_town[town] == country, text
+            checked += 1
+        if " works for " in text and text.endswith(" ."):
+            name = " ".join(tokens[:2])
+            if name in by_name and text.startswith(name + " works for "):
+                employer_town = text[len(name + " works for "):-2]
+                person = by_name[name]
+                assert employer_town == f"{person.employer} in {world.org_town[person.employer]}", text
+                checked += 1
+    assert checked > 20, f"only {checked} fact sentences were checked"
+
+
+def test_corpus_mentions_names_that_only_the_ner_test_split_labels(sentences):
+    """Unlabeled text may mention any name; the labelled NER train split never shows the test names."""
+    words = {w for s in sentences for w in s}
+    test_only = [n for n in ner_corpus.POOLS["test"]["first"] if n not in ner_corpus.POOLS["train"]["first"]]
+    assert len(test_only) > 10 and all(n in words for n in test_only[:10])
+
+
+def test_bad_corpus_arguments_raise_value_errors():
+    with pytest.raises(ValueError, match="seed must be an int"):
+        P.generate("7")
+    with pytest.raises(ValueError, match="size must be an int >= 0"):
+        P.generate(7, -1)
+    with pytest.raises(ValueError, match="validation must be an int"):
+        P.split_corpus([["a"]] * 10, validation=10)
+
+
+# ------------------------------------------------------------------ the vocabulary
+
+
+def test_vocabulary_specials_encode_decode(vocab, sentences):
+    assert vocab.itos[:5] == list(P.SPECIAL_TOKENS) and vocab.special_ids == (0, 1, 2, 3, 4)
+    ids = vocab.encode(["Anna", "flew", "to", "Qwertyuiop", "."])
+    assert ids[0] == vocab.cls_id and ids[-1] == vocab.sep_id and ids[4] == vocab.unk_id
+    assert vocab.decode(ids) == ["[CLS]", "Anna", "flew", "to", "[UNK]", ".", "[SEP]"]
+    assert vocab.decode(ids, skip_special_tokens=True) == ["Anna", "flew", "to", "."]
+    assert vocab.encode(["[MASK]"], add_special_tokens=False) == [vocab.mask_id]
+    counts = [sum(s.count(w) for s in sentences) for w in vocab.itos[5:8]]
+    assert counts == sorted(counts, reverse=True), "most frequent words first"
+
+
+def test_vocabulary_rejects_bad_input():
+    with pytest.raises(ValueError, match="min_count"):
+        P.Vocabulary.build([["a"]], min_count=0)
+    with pytest.raises(ValueError, match="not a word"):
+        P.Vocabulary(["two words"])
+    with pytest.raises(ValueError, match="use text.split"):
+        P.Vocabulary(["a"]).encode("a b")
+
+
+# ------------------------------------------------------------------ masking
+
+
+def sample_ids(vocab, rows=2000, length=50, seed=0):
+    """Word ids with [CLS] ... [SEP] and some padding and [UNK]s: the specials must never be masked."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(vocab.num_special, len(vocab), (rows, length), generator=g)
+    ids[:, 0], ids[:, -1] = vocab.cls_id, vocab.sep_id
+    ids[::3, 40:] = vocab.pad_id
+    ids[::7, 5] = vocab.unk_id
+    return ids
+
+
+def test_masking_statistics_follow_15_percent_and_80_10_10(vocab):
+    ids = sample_ids(vocab)
+    inputs, labels = P.mask_tokens(ids, vocab, torch.Generator().manual_seed(1))
+    special = ids < vocab.num_special
+    chosen = labels != -100
+    words = int((~special).sum())
+    rate = int(chosen.sum()) / words
+    assert abs(rate - 0.15) < 0.005, f"masked {rate:.4f} of the word positions, expected 0.15"
+    n = int(chosen.sum())
+    as_mask = int((inputs[chosen] == vocab.mask_id).sum()) / n
+    unchanged = int((inputs[chosen] == ids[chosen]).sum()) / n
+    random_word = 1 - as_mask - unchanged
+    chance = 1 / (len(vocab) - vocab.num_special)  # a random word that happens to be the original
+    assert abs(as_mask - 0.8) < 0.015 and abs(random_word - 0.1 * (1 - chance)) < 0.01 \
+        and abs(unchanged - 0.1 * (1 + chance)) < 0.01, (as_mask, random_word, unchanged)
+    replaced = chosen & (inputs != vocab.mask_id) & (inputs != ids)
+    assert bool((inputs[replaced] >= vocab.num_special).all()), "a random replacement must be a word"
+
+
+def test_specials_are_never_masked_and_labels_are_minus_100_elsewhere(vocab):
+    ids = sample_ids(vocab, rows=500)
+    inputs, labels = P.mask_tokens(ids, vocab, 3)
+    special = ids < vocab.num_special
+    assert bool((labels[special] == -100).all()) and torch.equal(inputs[special], ids[special])
+    chosen = labels != -100
+    assert torch.equal(labels[chosen], ids[chosen])
+    assert torch.equal(inputs[~chosen], ids[~chosen]), "unchosen positions must be left as they are"
+
+
+def test_masking_depends_only_on_its_generator(vocab):
+    ids = sample_ids(vocab, rows=50)
+    state = torch.get_rng_state()
+    first = P.mask_tokens(ids, vocab, torch.Generator().manual_seed(5))
+    assert torch.equal(state, torch.get_rng_state()), "the global random state must not be used"
+    again = P.mask_tokens(ids, vocab, 5)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    other = P.mask_tokens(ids, vocab, 6)
+    assert not torch.equal(first[1], other[1])
+
+
+def test_masking_rejects_bad_input(vocab):
+    ids = sample_ids(vocab, rows=4)
+    with pytest.raises(ValueError, match="integer tensor"):
+        P.mask_tokens(ids.float(), vocab, 0)
+    with pytest.raises(ValueError, match="ids must be in"):
+        P.mask_tokens(ids + len(vocab), vocab, 0)
+    with pytest.raises(ValueError, match="probability"):
+        P.mask_tokens(ids, vocab, 0, probability=1.5)
+    with pytest.raises(ValueError, match="generator"):
+        P.mask_tokens(ids, vocab, "seed")
+    with pytest.raises(ValueError, match="Vocabulary"):
+        P.mask_tokens(ids, None, 0)
+
+
+def test_masking_collator_never_masks_padding(vocab, sentences):
+    collator = P.MaskingCollator(vocab, seed=0)
+    batch = collator([{"input_ids": vocab.encode(s)} for s in sentences[:64]])
+    pad = batch["attention_mask"] == 0
+    assert bool(pad.any()) and bool((batch["labels"][pad] == -100).all())
+    assert bool((batch["input_ids"][pad] == vocab.pad_id).all())
+
+
+# ------------------------------------------------------------------ models
+
+
+def test_masked_lm_loss_is_the_mean_over_masked_positions(vocab, sentences):
+    model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0).eval()
+    batch = P.MaskingCollator(vocab, seed=1)([{"input_ids": vocab.encode(s)} for s in sentences[:8]])
+    full = model(batch["input_ids"], batch["attention_mask"]).logits
+    assert full.shape == (*batch["input_ids"].shape, len(vocab))
+    out = model(**batch)
+    expected = torch.nn.functional.cross_entropy(full.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
+    assert torch.isclose(out.loss, expected, atol=1e-5)
+    assert out.logits.shape == (int((batch["labels"] != -100).sum()), len(vocab))
+    assert model.head(torch.zeros(1, 16)).shape == (1, len(vocab))
+    none = dict(batch, labels=torch.full_like(batch["labels"], -100))
+    assert model(**none).loss.item() == 0.0, "a batch without masked positions has loss 0, not nan"
+
+
+def test_non_embedding_parameters_follow_the_formula(vocab):
+    for d, layers in ((16, 1), (32, 2), (48, 3)):
+        model = P.MaskedLM(P.tiny_config(len(vocab), d, layers))
+        assert P.non_embedding_parameters(model) == layers * transformer.encoder_layer_parameters(d, 4 * d) \
+            == layers * (12 * d * d + 13 * d)
+
+
+def test_tagger_from_pretrained_copies_and_from_scratch_differs_only_in_the_encoder(vocab):
+    mlm = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=3)
+    pre, scratch = P.TokenTagger.from_pretrained(mlm, seed=1), P.TokenTagger.from_scratch(mlm.config, seed=1)
+    assert torch.equal(pre.classifier.weight, scratch.classifier.weight), "same head initialisation"
+    assert torch.equal(pre.encoder.embeddings.token.weight, mlm.encoder.embeddings.token.weight)
+    assert not torch.equal(scratch.encoder.embeddings.token.weight, mlm.encoder.embeddings.token.weight)
+    with torch.no_grad():
+        pre.encoder.embeddings.token.weight.add_(1.0)
+    assert not torch.equal(pre.encoder.embeddings.token.weight, mlm.encoder.embeddings.token.weight), \
+        "fine-tuning the tagger must not change the pretrained model"
+
+
+def test_tagger_features_give_one_label_per_word():
+    sentences = [ner.Sentence(["Anna", "Malloy", "left", "."], ["B-PER", "I-PER", "O", "O"])]
+    vocab = P.Vocabulary.build([s.tokens for s in sentences])
+    (feature,) = P.tagger_features(vocab, sentences)
+    assert feature["labels"] == [-100, ner.TAG2ID["B-PER"], ner.TAG2ID["I-PER"], 0, 0, -100]
+    assert len(feature["input_ids"]) == len(feature["labels"])
+    with pytest.raises(ValueError, match="4 words but 3 tags"):
+        P.tagger_features(vocab, [ner.Sentence(sentences[0].tokens, ["O"] * 3)])
+
+
+# ------------------------------------------------------------------ loops
+
+
+def test_pretraining_is_reproducible_and_learns(vocab, sentences):
+    val = P.masked_batches(vocab, sentences[-200:])
+    runs = []
+    for _ in range(2):
+        model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
+        before = P.masked_lm_loss(model, val)
+        history = P.pretrain(model, vocab, sentences[:-200], steps=30, batch_size=16, lr=1e-2, seed=0,
+                             eval_every=15, evaluate=lambda m: {"loss": P.masked_lm_loss(m, val)})
+        runs.append((model, history))
+    (first, h1), (second, h2) = runs
+    assert len(h1.step) == 30 and [e.step for e in h1.evaluations] == [15, 30]
+    assert h1.loss == h2.loss and all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                                        second.state_dict().values()))
+    assert h1.evaluations[-1].metrics["loss"] < before - 0.5, "30 steps should lower the masked-LM loss"
+    with pytest.raises(ValueError, match="divides steps"):
+        P.pretrain(first, vocab, sentences, steps=10, eval_every=3)
+    with pytest.raises(ValueError, match="expected a MaskedLM"):
+        P.pretrain(torch.nn.Linear(2, 2), vocab, sentences, steps=10)
+
+
+def test_fill_in_and_fine_tuning_run_end_to_end(vocab):
+    model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
+    (answers,) = P.fill_in(model, vocab, "Berlin is a town in [MASK] .", k=3)
+    assert len(answers) == 3 and answers[0][1] >= answers[1][1] >= answers[2][1]
+    assert all(word not in P.SPECIAL_TOKENS for word, _ in answers)
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        P.fill_in(model, vocab, "no blank here")
+    labelled = [ner.Sentence(["Anna", "Malloy", "left", "Berlin", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"])] * 4
+    tagger = P.TokenTagger.from_pretrained(model)
+    history = P.fine_tune_tagger(tagger, vocab, labelled, steps=30, batch_size=4, lr=1e-2)
+    assert len(history.step) == 30 and history.loss[-1] < history.loss[0]
+    predicted = P.predict_tags(tagger, vocab, labelled[:2] + [["Just", "three", "words"]])
+    assert [len(p) for p in predicted] == [5, 5, 3] and predicted[0] == labelled[0].tags
+
+
+def test_tiny_pretrained_follows_the_recipe_and_returns_copies(corpus_folder):
+    recipe = {"hidden_size": 16, "num_layers": 1, "steps": 10, "batch_size": 8}
+    first = P.tiny_pretrained(seed=4, folder=corpus_folder, **recipe)
+    again = P.tiny_pretrained(seed=4, folder=corpus_folder, **recipe)
+    assert first.model is not again.model
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    train_sentences, _ = P.split_corpus(P.load_corpus(folder=corpus_folder))
+    model = P.MaskedLM(P.tiny_config(len(first.vocab), 16, 1), seed=4)
+    P.pretrain(model, first.vocab, train_sentences, steps=10, batch_size=8, lr=P.TINY_RECIPE["lr"], seed=4)
+    for a, b in zip(model.state_dict().values(), first.model.state_dict().values()):
+        assert torch.equal(a, b), "tiny_pretrained must be exactly the recipe of lab 05"
+    with pytest.raises(ValueError, match="unknown recipe entries"):
+        P.tiny_pretrained(seed=0, width=3)
+
+
+# ------------------------------------------------------------------ the scaling fit
+
+
+def test_fit_recovers_a_known_exponent_from_noisy_points():
+    rng = np.random.default_rng(0)
+    n = np.geomspace(6e3, 2e5, 6)
+    for alpha, n_c in ((0.076, 8.8e13), (0.05, 1e20), (0.3, 1e7)):
+        loss = (n_c / n) ** alpha * np.exp(rng.normal(0, 0.003, size=n.size))
+        fit = P.fit_power_law(n, loss)
+        assert abs(fit.alpha - alpha) < 0.05 * alpha, (alpha, fit)
+        assert fit.alpha_low < alpha < fit.alpha_high and fit.r2 > 0.95
+        assert math.isclose(fit.alpha, -np.polyfit(np.log(n), np.log(loss), 1)[0], rel_tol=1e-9)
+    exact = P.fit_power_law(n, (8.8e13 / n) ** 0.076)
+    assert math.isclose(exact.alpha, 0.076, rel_tol=1e-9) and math.isclose(exact.n_c, 8.8e13, rel_tol=1e-6)
+    assert math.isclose(exact.r2, 1.0) and np.allclose(exact.predict(n), (8.8e13 / n) ** 0.076)
+
+
+def test_confidence_interval_uses_the_t_quantile():
+    n = np.array([1e3, 3e3, 1e4, 3e4])
+    loss = np.array([5.0, 4.7, 4.5, 4.1])
+    fit = P.fit_power_law(n, loss, confidence=0.9)
+    x, y = np.log(n), np.log(loss)
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (intercept + slope * x)
+    se = math.sqrt(residuals @ residuals / 2 / ((x - x.mean()) @ (x - x.mean())))
+    assert math.isclose(fit.stderr, se, rel_tol=1e-9)
+    assert math.isclose(fit.alpha_high - fit.alpha, 2.919986 * se, rel_tol=1e-5)  # t(0.95, 2 dof)
+
+
+def test_fit_with_a_fixed_irreducible_loss():
+    n = np.geomspace(1e3, 1e6, 5)
+    loss = 1.5 + (1e9 / n) ** 0.2
+    assert math.isclose(P.fit_power_law(n, loss, irreducible=1.5).alpha, 0.2, rel_tol=1e-9)
+    assert P.fit_power_law(n, loss).alpha < 0.2, "ignoring a floor flattens the fitted exponent"
+
+
+@pytest.mark.parametrize("n, loss, kwargs, message", [
+    ([1e3, 1e4], [2.0, 1.0], {}, "at least 3 points"),
+    ([1e3, 1e4, 1e5], [2.0, 1.0], {}, "equal length"),
+    ([1e3, -1e4, 1e5], [3.0, 2.0, 1.0], {}, "positive and finite"),
+    ([1e3, 1e4, 1e5], [3.0, float("nan"), 1.0], {}, "positive and finite"),
+    ([1e4, 1e4, 1e4], [3.0, 2.0, 1.0], {}, "all n are equal"),
+    ([1e3, 1e4, 1e5], [3.0, 2.0, 1.0], {"irreducible": 1.0}, "exceed irreducible"),
+    ([1e3, 1e4, 1e5], [3.0, 2.0, 1.0], {"confidence": 95}, "confidence"),
+    ("abc", [3.0, 2.0, 1.0], {}, "sequences of numbers"),
+])
+def test_fit_rejects_bad_input(n, loss, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        P.fit_power_law(n, loss, **kwargs)
