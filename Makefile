@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (only Python 3.11 and make needed):
 #   make book   build the HTML book, executing every lab in the small profile
 #   make test   run the whole test suite (what CI runs, via .ci/run)
+#   make serve  serve the built book on http://127.0.0.1:8000/ (works with no internet)
 # Each creates .venv on first use and reinstalls only when pyproject.toml or
 # requirements/lock.txt changed.
 
@@ -23,13 +24,14 @@ OFFLINE_ENV := LABLIB_PROFILE=small HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 TEST_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 BOOK_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=2
 
-.PHONY: all book test env lock clean help
+.PHONY: all book test env lock clean help serve chromium
 
 all: help
 
 help:
 	@echo "make book   build the HTML book (executes every lab, small profile, offline)"
-	@echo "make test   run the whole test suite (unit tests, nbval over labs/, book build)"
+	@echo "make test   run the whole test suite (unit tests, nbval over labs/, book build, browser test)"
+	@echo "make serve  serve the built book on http://127.0.0.1:$(PORT)/ (after make book)"
 	@echo "make env    only create/refresh the virtual environment in $(VENV)"
 	@echo "make lock   re-pin requirements/lock.txt from the current $(VENV)"
 	@echo "make clean  remove _build/ (keeps $(VENV))"
@@ -47,8 +49,28 @@ book: $(STAMP)
 	$(BOOK_ENV) $(BIN)/jupyter-book build . -W --keep-going
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+
+# tests/test_browser.py opens the built book in Debian's Chromium (driven by
+# Playwright, which never downloads a browser of its own here). When it is
+# missing and we are root with apt (CI), install it; otherwise, or if apt
+# fails, that test is skipped and says why.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for tests/test_browser.py (apt-get, about a minute)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	    || echo "Could not install chromium: tests/test_browser.py will be skipped"; \
+	fi
+
+# The built book on localhost only: MathJax, the widget manager and fonts are
+# served from _build/html/_static, so it works with the network off.
+PORT ?= 8000
+serve:
+	@test -f _build/html/index.html || { echo "No book in _build/html: run 'make book' first"; exit 1; }
+	@echo "Serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 lock: $(STAMP)
 	$(BIN)/python scripts/write_lock.py > requirements/lock.txt.new

@@ -6,10 +6,16 @@ the hub libraries see HF_HUB_OFFLINE, and any other HTTP(S) download goes to
 a dead proxy and fails loudly. In this process pytest-socket blocks every
 connection except to loopback (see `--allow-hosts` in pyproject.toml).
 """
+import json
 import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -46,3 +52,62 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA} (only on the course's own machines)")
     return SHARED_DATA
+
+
+# The test build executes the chapters (book/*.md) and these labs; nbval has
+# already executed every lab. Lab 01 is executed here because the browser test
+# needs a page with saved widget state (its softmax explorer) and with math.
+BOOK_EXECUTED_LABS = ("labs/01_loss_math.ipynb",)
+
+
+@dataclass
+class BookBuild:
+    html: Path  # _build/html of the test build
+    ok: bool  # exit code 0 and no Sphinx warning
+    problems: str  # the warnings, or the end of the log
+
+
+def _build_book(out: Path) -> dict:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["exclude_patterns"] = [
+        f"labs/{lab.name}" for lab in sorted((ROOT / "labs").glob("*.ipynb")) if f"labs/{lab.name}" not in BOOK_EXECUTED_LABS
+    ]
+    # paths in local_extensions are relative to the config file, which lives in `out` here
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / path) for name, path in config["sphinx"].get("local_extensions", {}).items()
+    }
+    config_path = out / "_config.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))  # keeps the order of nb_ipywidgets_js
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--config", str(config_path), "--path-output", str(out),
+         "-W", "--keep-going"],
+        capture_output=True, text=True, timeout=1200,
+    )
+    log = result.stdout + result.stderr
+    # Sphinx's own warnings ("file: WARNING: ..."), not the kernels' log lines ("[IPKernelApp] WARNING | ...")
+    warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL):", line)]
+    return {"ok": result.returncode == 0 and not warnings,
+            "problems": "\n".join(warnings or log.splitlines()[-40:])}
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory) -> BookBuild:
+    """The book, built once per test run with warnings as errors (tests/test_book.py, tests/test_browser.py).
+
+    Under pytest-xdist every worker has its own session, so the workers share
+    one build in the run's common temporary folder: the first one builds while
+    holding a file lock, the others wait for it and read its result.
+    """
+    from filelock import FileLock  # a dependency of torch
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, common to all workers
+    out, record = shared / "book", shared / "book-build.json"
+    with FileLock(str(shared / "book-build.lock")):
+        if not record.is_file():
+            out.mkdir(exist_ok=True)
+            record.write_text(json.dumps(_build_book(out)))
+    result = json.loads(record.read_text())
+    return BookBuild(html=out / "_build" / "html", ok=result["ok"], problems=result["problems"])

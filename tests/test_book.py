@@ -1,12 +1,13 @@
 """The book builds with warnings as errors, and the HTML has what a reader needs.
 
-This build executes the chapters (book/*.md) but not the labs: nbval has
-already executed every lab in this test run (`make book` executes everything).
-Execution errors are warnings in Jupyter Book, so `-W` fails on them too.
+This build executes the chapters (book/*.md) and lab 01 (conftest.py's
+BOOK_EXECUTED_LABS: widget state for tests/test_browser.py) but no other lab:
+nbval has already executed every lab in this test run (`make book` executes
+everything). Execution errors are warnings in Jupyter Book, so `-W` fails on
+them too. The build is shared with tests/test_browser.py (conftest.py's
+`book_build`).
 """
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,23 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"]["exclude_patterns"] = ["labs/*.ipynb"]
-    config_path = out / "_config.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--config", str(config_path), "--path-output", str(out),
-         "-W", "--keep-going"],
-        capture_output=True, text=True, timeout=1200,
-    )
-    log = result.stdout + result.stderr
-    # Sphinx's own warnings ("file: WARNING: ..."), not the kernels' log lines ("[IPKernelApp] WARNING | ...")
-    warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL):", line)]
-    assert result.returncode == 0 and not warnings, "book build failed or warned:\n" + "\n".join(warnings or log.splitlines()[-40:])
-    return out / "_build" / "html"
+def html(book_build) -> Path:
+    assert book_build.ok, "book build failed or warned:\n" + book_build.problems
+    return book_build.html
 
 
 def page(html: Path, name: str) -> str:
