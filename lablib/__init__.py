@@ -9,6 +9,7 @@ chapter or lab that explains it. Modules:
 * :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder
 * :mod:`lablib.plot`    -- the course's figure style
 * :mod:`lablib.grading` -- checks with specific feedback for exercises
+* :mod:`lablib.assignments` -- student notebooks, autograder bundles, grading (appendix "For instructors")
 * :mod:`lablib.losses`  -- losses and gradients by hand (chapter "The loss math", lab 01)
 * :mod:`lablib.transformer` -- a plain BERT encoder that loads real weights (chapter "The Transformer", lab 02)
 * :mod:`lablib.ner`, :mod:`lablib.ner_corpus`, :mod:`lablib.hub`, :mod:`lablib.train`

@@ -60,7 +60,7 @@ def check_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5, at
         raise CheckFailed(f"{name}: your answer has shape {got.shape}, expected {want.shape}")
     if not np.all(np.isfinite(got)):
         bad = np.argwhere(~np.isfinite(got))[0]
-        raise CheckFailed(f"{name}: your answer has a non-finite value ({got[tuple(bad)]}) at index {tuple(bad)}")
+        raise CheckFailed(f"{name}: your answer has a non-finite value ({got[tuple(bad)]}) at index {tuple(int(i) for i in bad)}")
     error = np.abs(got - want)
     allowed = atol + rtol * np.abs(want)
     if np.all(error <= allowed):
