@@ -3,7 +3,8 @@
 Explained in ``labs/03_ner_finetuning.ipynb`` ("Where the data comes from"), used again by ``labs/04_sentiment.ipynb``.
 The hub churns: ``datasets`` 4 and later refuse loading scripts, so the
 classic ``load_dataset("conll2003")`` now fails. This module keeps a list of
-script-free sources, each at a pinned revision, tries them in order, and
+script-free sources, each at a fixed revision (a commit where one is known,
+else the hub's own parquet export of the original), tries them in order, and
 checks what it got (split names, the tag names, the number of sentences per
 split) before handing it to the lab. When none works, it raises one error
 that lists what each source said and what to do.
@@ -11,6 +12,7 @@ that lists what each source said and what to do.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -21,18 +23,35 @@ from .ner import TAGS, Sentence, read_conll
 
 @dataclass(frozen=True)
 class HubSource:
-    """A data set repository on the Hugging Face hub, at a pinned revision."""
+    """A data set repository on the Hugging Face hub, at a fixed revision.
+
+    ``revision`` is either a commit hash (40 hex digits: *pinned*, the files
+    can never change) or the hub's parquet export branch
+    ``refs/convert/parquet``, which the hub rewrites only when the source
+    repository changes; a branch such as ``main`` is refused.
+    """
 
     repo_id: str
     revision: str
     note: str = ""
 
+    def __post_init__(self):
+        if not (self.pinned or self.revision.startswith("refs/convert/")):
+            raise ValueError(f"HubSource({self.repo_id!r}): revision {self.revision!r} is neither a commit hash "
+                             "(40 hex digits) nor the hub's parquet export 'refs/convert/parquet'")
 
-#: Tried in this order. ``refs/convert/parquet`` is the parquet export that the
-#: hub made of the original (script-based) ``conll2003`` data set.
+    @property
+    def pinned(self) -> bool:
+        """True when the revision is a commit hash."""
+        return re.fullmatch(r"[0-9a-f]{40}", self.revision) is not None
+
+
+#: Tried in this order: a script-free copy pinned to a commit, then the
+#: parquet export that the hub made of the original (script-based) data set.
 CONLL2003_SOURCES = (
+    HubSource("lhoestq/conll2003", "19edcb426bfd625c275c17b9a99b2239243f4377",
+              "a script-free copy kept by a datasets maintainer, pinned"),
     HubSource("eriktks/conll2003", "refs/convert/parquet", "the original data set, as the hub's parquet export"),
-    HubSource("lhoestq/conll2003", "main", "a script-free copy kept by a datasets maintainer"),
 )
 #: Sentences per split in the standard release (Tjong Kim Sang and De Meulder, 2003).
 CONLL2003_SIZES = {"train": 14041, "validation": 3250, "test": 3453}
@@ -142,10 +161,20 @@ IMDB_SOURCES = (
 IMDB_SIZES = {"train": 25000, "test": 25000}
 
 
+def clean_imdb_text(text: str) -> str:
+    """IMDB's review text without its HTML line breaks (``<br />``), spaces collapsed (lab 04).
+
+    The reviews were scraped from web pages and keep ``<br /><br />`` between
+    paragraphs; a tokenizer would spend tokens of the 512 on ``<``, ``br``,
+    ``/``, ``>`` that say nothing about sentiment.
+    """
+    return re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", text, flags=re.IGNORECASE)).strip()
+
+
 def imdb_to_texts(dataset_dict, where: str, expected_sizes: Optional[dict] = None) -> dict:
     """Turn a hub IMDB ``DatasetDict`` into ``{split: (texts, labels)}`` with label 1 = positive.
 
-    Checks the split sizes, that the label names are ``neg``/``pos`` (mapped by
+    Strips the HTML line breaks (:func:`clean_imdb_text`). Checks the split sizes, that the label names are ``neg``/``pos`` (mapped by
     name, not position) and that each split is balanced.
     """
     expected_sizes = IMDB_SIZES if expected_sizes is None else expected_sizes
@@ -156,9 +185,10 @@ def imdb_to_texts(dataset_dict, where: str, expected_sizes: Optional[dict] = Non
         if names is None or sorted(names) != ["neg", "pos"]:
             raise ValueError(f"{where}: column 'label' should be a class label with names neg/pos, got {names}")
         labels = [int(names[i] == "pos") for i in data["label"]]
+        texts = [clean_imdb_text(text) for text in data["text"]]
         if 2 * sum(labels) != len(labels):
             raise ValueError(f"{where}: split {split!r} has {sum(labels)} positive reviews of {len(labels)}, expected half")
-        splits[split] = (list(data["text"]), labels)
+        splits[split] = (texts, labels)
     return splits
 
 

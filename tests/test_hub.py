@@ -29,12 +29,13 @@ def test_first_working_source_wins_and_pins_revision():
 
     def load_dataset(repo_id, revision):
         calls.append((repo_id, revision))
-        if repo_id == "eriktks/conll2003":
-            raise RuntimeError("Dataset scripts are no longer supported")
+        if repo_id == "lhoestq/conll2003":
+            raise ConnectionError("hub unreachable")
         return fake_conll()
 
     splits = hub.load_conll2003(load_dataset=load_dataset, expected_sizes=SIZES)
-    assert calls == [("eriktks/conll2003", "refs/convert/parquet"), ("lhoestq/conll2003", "main")]
+    assert calls == [("lhoestq/conll2003", "19edcb426bfd625c275c17b9a99b2239243f4377"),
+                     ("eriktks/conll2003", "refs/convert/parquet")]
     assert splits["train"][0].tags == ["B-ORG", "O", "B-MISC", "O"]
     assert {k: len(v) for k, v in splits.items()} == SIZES
 
@@ -52,8 +53,9 @@ def test_wrong_sizes_or_tags_fall_through_to_one_clear_error():
     with pytest.raises(hub.DataSourceError) as error:
         hub.load_conll2003(load_dataset=lambda repo_id, revision: next(answers), expected_sizes=SIZES)
     message = str(error.value)
-    assert "eriktks/conll2003@refs/convert/parquet: ValueError" in message and "has 5 sentences, expected 3" in message
-    assert "lhoestq/conll2003@main: ValueError" in message and "differ from the CoNLL-2003 set" in message
+    assert "lhoestq/conll2003@19edcb426bfd625c275c17b9a99b2239243f4377: ValueError" in message
+    assert "has 5 sentences, expected 3" in message
+    assert "eriktks/conll2003@refs/convert/parquet: ValueError" in message and "differ from the CoNLL-2003 set" in message
     assert "LABLIB_PROFILE=small" in message
 
 
@@ -113,3 +115,22 @@ def test_imdb_offline_mode_is_refused_up_front(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(hub.DataSourceError, match="IMDB comes from the Hugging Face hub, but offline mode is on"):
         hub.load_imdb(load_dataset=lambda *a, **k: pytest.fail("must not try the network"))
+
+
+def test_every_source_is_a_commit_or_the_parquet_export_and_the_first_is_a_commit():
+    for sources in (hub.CONLL2003_SOURCES, hub.IMDB_SOURCES):
+        assert sources[0].pinned, f"{sources[0]} should be pinned to a commit"
+        assert all(s.pinned or s.revision == "refs/convert/parquet" for s in sources)
+    with pytest.raises(ValueError, match="neither a commit hash"):
+        hub.HubSource("someone/data", "main")
+
+
+def test_imdb_html_line_breaks_are_stripped():
+    assert hub.clean_imdb_text("Great film.<br /><br />Loved it.<BR>  Really<br/>") == "Great film. Loved it. Really"
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    data = DatasetDict({split: Dataset.from_dict({"text": ["bad.<br /><br />Very bad.", "good<br />"],
+                                                  "label": [0, 1]}, features=features) for split in ("train", "test")})
+    texts, labels = hub.imdb_to_texts(data, "fake", {"train": 2, "test": 2})["train"]
+    assert texts == ["bad. Very bad.", "good"] and labels == [0, 1]

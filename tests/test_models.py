@@ -30,3 +30,16 @@ def test_minilm_loads_offline_and_is_the_expected_architecture():
     assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("bert", 6, 384)
     tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
     assert tokenizer.tokenize("Homogenization") == ["homo", "##gen", "##ization"]
+
+
+def test_hub_checkpoints_are_pinned_to_commits_and_local_folders_need_no_revision(tmp_path):
+    import re
+
+    for name, commit in models.HUB_REVISIONS.items():
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), name
+        assert models.pinned(name) == {"revision": commit}
+    assert models.FULL_ENCODER in models.HUB_REVISIONS
+    assert models.pinned(str(tmp_path)) == {}
+    assert models.pinned(models.encoder_checkpoint("small")) == {}
+    with pytest.raises(ValueError, match="add its commit"):
+        models.pinned("roberta-base")

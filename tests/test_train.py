@@ -239,7 +239,46 @@ def test_train_on_gpu_with_amp(collator, amp, expected):
     model = tiny_bert()
     history = T.train(model, loader, epochs=3, lr=5e-3, device="cuda", amp=amp, progress=False)
     if expected is None:
-        expected = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        expected = {torch.bfloat16: "bf16", torch.float16: "fp16"}[T.fast_half_dtype(torch.device("cuda"))]
     assert history.amp == expected and history.device.startswith("cuda")
     assert next(model.parameters()).device.type == "cuda"
     assert statistics.mean(history.loss[-3:]) < 0.5 * statistics.mean(history.loss[:3])
+
+
+# The AMP choice on a GPU, with the device's compute capability mocked: a T4
+# (7.5) claims bfloat16 support through emulation but has no bfloat16 tensor
+# cores, so it must get float16; Ampere and newer (8.0+) get bfloat16.
+def _mock_gpu(monkeypatch, capability):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: including_emulation or capability[0] >= 8)
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                  ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_auto_amp_picks_bf16_only_on_compute_capability_8(monkeypatch, capability, expected):
+    _mock_gpu(monkeypatch, capability)
+    cuda = torch.device("cuda")
+    assert T.fast_half_dtype(cuda) == expected
+    assert T.amp_dtype("auto", cuda) == expected
+    assert T.amp_dtype(True, cuda) == expected
+    assert T.amp_dtype("fp16", cuda) == torch.float16 and T.amp_dtype("bf16", cuda) == torch.bfloat16
+    assert T.amp_dtype("off", cuda) is None and T.amp_dtype("auto", "cpu") is None
+
+
+@pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 6), True)])
+def test_trainer_arguments_use_fp16_on_a_t4_and_bf16_on_ampere(monkeypatch, capability, bf16):
+    _mock_gpu(monkeypatch, capability)
+    from transformers import TrainingArguments
+
+    captured = {}
+    monkeypatch.setattr(TrainingArguments, "__init__", lambda self, **kwargs: captured.update(kwargs))
+    T.trainer_arguments(epochs=1, batch_size=8, lr=1e-4, device="cuda")
+    assert captured["bf16"] is bf16 and captured["fp16"] is (not bf16) and captured["use_cpu"] is False
+
+
+def test_amp_dtype_rejects_bad_choices():
+    with pytest.raises(ValueError, match="amp must be one of"):
+        T.amp_dtype("fp8", "cpu")
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        T.amp_dtype("bf16", "cpu")
