@@ -2,21 +2,33 @@
 
 Code that a lab needs more than once, or that a chapter explains once and
 later labs reuse, lives here; each public function's docstring names the
-chapter or lab that explains it. Modules:
+chapter or lab that explains it. The 19 modules of ``lablib/``:
 
-* :mod:`lablib.env`     -- profile, device, seeding, offline/Colab, versions (preface)
-* :mod:`lablib.data`    -- data files with sha256 checks: registry, download, generation
-* :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder
-* :mod:`lablib.plot`    -- the course's figure style
-* :mod:`lablib.grading` -- checks with specific feedback for exercises
+* :mod:`lablib.env`     -- profile, device, seeding, offline/Colab, versions (preface, lab 00)
+* :mod:`lablib.data`    -- data files with sha256 checks: registry, download, generation (preface)
+* :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder (preface)
+* :mod:`lablib.plot`    -- the course's figure style (every chapter and lab)
+* :mod:`lablib.grading` -- checks with specific feedback for exercises (every lab)
 * :mod:`lablib.assignments` -- student notebooks, autograder bundles, grading (appendix "For instructors")
 * :mod:`lablib.losses`  -- losses and gradients by hand (chapter "The loss math", lab 01)
 * :mod:`lablib.transformer` -- a plain BERT encoder that loads real weights (chapter "The Transformer", lab 02)
-* :mod:`lablib.ner`, :mod:`lablib.ner_corpus`, :mod:`lablib.hub`, :mod:`lablib.train`
-  -- NER data, alignment, scoring, CoNLL-2003 from the hub, the training loop (lab 03)
+* :mod:`lablib.ner`     -- CoNLL files, label alignment, decoding, entity-level scoring, error analysis (lab 03)
+* :mod:`lablib.ner_corpus` -- the embedded, generated NER data set of the small profile (labs 03, 05, 07)
+* :mod:`lablib.hub`     -- hub data sets of the full profile (CoNLL-2003, IMDB), sources tried in order (labs 03, 04)
+* :mod:`lablib.train`   -- the plain PyTorch training loop: dynamic padding, length grouping, AMP, history (lab 03 on)
+* :mod:`lablib.reviews` -- the embedded, generated review set of the small profile (lab 04)
+* :mod:`lablib.classify` -- sentence-classification predictions, accuracy by group, calibration (lab 04)
+* :mod:`lablib.pretraining` -- a tiny foundation model: vocabulary, masking, models, loops, scaling fit
+  (chapter "Pretraining", lab 05)
+* :mod:`lablib.pretraining_corpus` -- the unlabeled pretraining corpus of lab 05 (re-exported by ``pretraining``)
+* :mod:`lablib.emergence` -- grokking and the "mirage": tasks, models, training, metrics (chapter "Emergence", lab 06)
+* :mod:`lablib.metrics` -- shared failure, error agreement, CKA, bootstrap (chapter "Homogenization", lab 07)
+* :mod:`lablib.homogenization` -- ecosystems of NER taggers and a defect planted in their base (lab 07)
 
-Modules that need torch (losses, transformer, train) are imported explicitly:
-``from lablib import train``.
+Only env, data, grading, models and plot are imported with the package.
+The others are imported explicitly, e.g. ``from lablib import train``; those
+that need torch (losses, transformer, train, pretraining, emergence) import it
+then.
 """
 __version__ = "0.1.0"
 
