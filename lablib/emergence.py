@@ -288,6 +288,18 @@ def weight_norm(model: nn.Module) -> float:
 
 
 # ================================================================== training
+def _progress_bar(steps: int, progress, desc: str, leave, where: str):
+    """A ``tqdm.auto`` bar of ``steps`` steps (a widget in Jupyter, text elsewhere); off if ``progress`` is False."""
+    from tqdm.auto import tqdm
+
+    for name, value in (("progress", progress), ("leave", leave)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: {name}={value!r}: expected True or False")
+    if not isinstance(desc, str) or not desc:
+        raise ValueError(f"{where}: desc={desc!r}: expected a non-empty string (what is training)")
+    return tqdm(total=steps, desc=desc, unit="step", leave=leave, disable=not progress)
+
+
 def logged_steps(steps: int, every: int, per_decade: int = 12) -> list[int]:
     """The steps at which :func:`train_grokking` evaluates: 0, ``steps``, every multiple of
     ``every``, and about ``per_decade`` log-spaced steps per decade (so that curves on a
@@ -321,6 +333,9 @@ def train_grokking(
     fourier_top_k: int | None = None,
     stop_when: Callable[[dict], bool] | None = None,
     device=None,
+    progress: bool = True,
+    desc: str | None = None,
+    leave: bool = True,
 ) -> dict:
     """Train on all training pairs at once (full batch) with AdamW; return the history (lab 06).
 
@@ -332,7 +347,10 @@ def train_grokking(
     ``t`` updates. ``warmup_steps`` raises the learning rate linearly from 0
     (Nanda et al. use 10). ``stop_when(history)`` is called after each logged
     step; training stops early when it returns True. ``history["seconds"]`` is
-    the wall time.
+    the wall time. A progress bar (``tqdm.auto``; ``progress=False`` turns it
+    off) counts the steps under ``desc`` (by default the model, ``p`` and the
+    weight decay) and shows the latest train and test accuracy; a run that
+    stops early ends its bar there. ``leave=False`` removes it when done.
     """
     _check_int("steps", steps, 1)
     _check_int("warmup_steps", warmup_steps, 0)
@@ -354,6 +372,8 @@ def train_grokking(
     keys += ["fourier_share"] if fourier_top_k is not None else []
     history: dict = {key: [] for key in keys}
     to_log = set(logged_steps(steps, log_every))
+    desc = desc or f"grokking: {type(model).__name__}, a + b mod {split.p}, weight decay {weight_decay:g}"
+    bar = _progress_bar(steps, progress, desc, leave, "train_grokking")
     start = time.perf_counter()
 
     def log(step: int) -> None:
@@ -367,18 +387,26 @@ def train_grokking(
         for key, value in zip(keys, values):
             history[key].append(value)
 
-    log(0)
-    model.train()
-    for step in range(1, steps + 1):
-        loss = nn.functional.cross_entropy(model(train_x), train_y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step in to_log:
-            log(step)
-            if stop_when is not None and stop_when(history):
-                break
+    try:
+        log(0)
+        model.train()
+        for step in range(1, steps + 1):
+            loss = nn.functional.cross_entropy(model(train_x), train_y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            bar.update(1)
+            if step in to_log:
+                log(step)
+                bar.set_postfix(train_acc=f"{history['train_acc'][-1]:.3f}",
+                                test_acc=f"{history['test_acc'][-1]:.3f}", refresh=False)
+                if stop_when is not None and stop_when(history):
+                    bar.total = bar.n  # a planned stop, not an interruption (a notebook bar would turn red)
+                    bar.refresh()
+                    break
+    finally:
+        bar.close()
     history["seconds"] = time.perf_counter() - start
     return history
 
@@ -413,13 +441,18 @@ def train_digit_adder(
     lr: float = 3e-3,
     seed: int = 0,
     device=None,
+    progress: bool = True,
+    desc: str | None = None,
+    leave: bool = False,
 ) -> list[float]:
     """Train a digit-addition model with Adam on random minibatches; return the loss every step (lab 06).
 
     The loss is the mean over answer digits of the softmax cross-entropy, that
     is the per-digit negative log-likelihood. The learning rate decays linearly
     to zero, so runs of different sizes end equally settled. Minibatches are
-    drawn with a generator seeded by ``seed``.
+    drawn with a generator seeded by ``seed``. A progress bar counts the steps
+    under ``desc`` (by default the model's size); the lab trains ten of these
+    in a loop, so by default it is removed when done (``leave=False``).
     """
     _check_int("steps", steps, 1)
     _check_int("batch_size", batch_size, 1)
@@ -432,16 +465,22 @@ def train_digit_adder(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / steps)
     generator = torch.Generator().manual_seed(seed)
+    desc = desc or f"training a digit adder ({count_parameters(model):,} parameters)"
+    bar = _progress_bar(steps, progress, desc, leave, "train_digit_adder")
     losses = []
-    for _ in range(steps):
-        batch = torch.randint(0, inputs.shape[0], (batch_size,), generator=generator).to(device)
-        logits = model(inputs[batch])
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), answers[batch].flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
+    try:
+        for _ in range(steps):
+            batch = torch.randint(0, inputs.shape[0], (batch_size,), generator=generator).to(device)
+            logits = model(inputs[batch])
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), answers[batch].flatten())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            bar.update(1)
+    finally:
+        bar.close()
     model.eval()
     return losses
 

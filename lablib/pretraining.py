@@ -374,9 +374,37 @@ def _check_positive(value, name: str, where: str):
     return value
 
 
+class _Counted:
+    """A loader that moves a progress bar one step per batch it hands out (the bars of :func:`pretrain`)."""
+
+    def __init__(self, loader, bar):
+        self.loader, self.bar = loader, bar
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield batch
+            self.bar.update(1)
+
+
+def _progress_bar(steps: int, progress, desc, leave, where: str):
+    """A ``tqdm.auto`` bar of ``steps`` steps (a widget in Jupyter, text elsewhere); off if ``progress`` is False."""
+    from tqdm.auto import tqdm
+
+    for name, value in (("progress", progress), ("leave", leave)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
+    if not isinstance(desc, str) or not desc:
+        raise ValueError(f"{where}: desc must be a non-empty string (what is training), got {desc!r}")
+    return tqdm(total=steps, desc=desc, unit="step", leave=leave, disable=not progress)
+
+
 def pretrain(model: MaskedLM, vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, steps: int,
              batch_size: int = 64, lr: float = 2e-3, seed: int = 0, warmup_ratio: float = 0.05,
-             evaluate=None, eval_every: int | None = None, device=None, progress: bool = False):
+             evaluate=None, eval_every: int | None = None, device=None, progress: bool = True,
+             desc: str | None = None, leave: bool = True):
     """Pretrain ``model`` with masked-LM for exactly ``steps`` steps; return a :class:`lablib.train.History`.
 
     Explained in ``labs/05_pretraining.ipynb``. The first
@@ -385,12 +413,15 @@ def pretrain(model: MaskedLM, vocab: Vocabulary, sentences: Sequence[Sequence[st
     batch is masked afresh by a :class:`MaskingCollator` seeded with ``seed``. The loop is
     :func:`lablib.train.train` (AdamW, linear warm-up and decay, clipping).
     ``evaluate(model)`` runs every ``eval_every`` steps (which must divide
-    ``steps``) and at the end.
+    ``steps``) and at the end. A progress bar (``tqdm.auto``; ``progress=False``
+    turns it off) counts the steps under ``desc`` (by default the model's
+    shape) and shows the latest evaluation; ``leave=False`` removes it when
+    done, for loops over many models.
 
     Raises:
         ValueError: a model that is not a :class:`MaskedLM`, empty sentences,
-            non-positive ``steps``/``batch_size``/``lr``, or an ``eval_every``
-            that does not divide ``steps``.
+            non-positive ``steps``/``batch_size``/``lr``, an ``eval_every``
+            that does not divide ``steps``, or a non-bool ``progress``/``leave``.
     """
     from . import train
 
@@ -410,8 +441,23 @@ def pretrain(model: MaskedLM, vocab: Vocabulary, sentences: Sequence[Sequence[st
     features = [{"input_ids": vocab.encode(s)[:model.config.max_position_embeddings]} for s in used]
     loader = train.make_loader(_stream(features, steps, batch_size), MaskingCollator(vocab, seed), batch_size,
                                seed=seed)
-    return train.train(model, Chunks(loader, chunk), epochs=steps // chunk, lr=lr, warmup_ratio=warmup_ratio,
-                       evaluate=evaluate, device=device, progress=progress, log_every=max(1, min(50, steps // 20)))
+    config = model.config
+    layers = config.num_hidden_layers
+    desc = desc or f"pretraining (masked LM, width {config.hidden_size}, {layers} layer{'s' * (layers != 1)})"
+    bar = _progress_bar(steps, progress, desc, leave, where)
+
+    def evaluate_and_show(m):
+        metrics = evaluate(m)
+        if isinstance(metrics, Mapping):
+            bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))})
+        return metrics
+
+    try:
+        return train.train(model, _Counted(Chunks(loader, chunk), bar), epochs=steps // chunk, lr=lr,
+                           warmup_ratio=warmup_ratio, evaluate=evaluate and evaluate_and_show, device=device,
+                           progress=False, log_every=max(1, min(50, steps // 20)))
+    finally:
+        bar.close()
 
 
 def masked_batches(vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, batch_size: int = 256,
@@ -488,12 +534,16 @@ def tagger_features(vocab: Vocabulary, sentences: Sequence, tags: Sequence[str] 
 
 
 def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence, *, steps: int,
-                     batch_size: int = 16, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = False):
-    """Fine-tune a :class:`TokenTagger` on labelled sentences for exactly ``steps`` steps (lab 05).
+                     batch_size: int = 16, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = True,
+                     desc: str | None = None, leave: bool = False):
+    """Fine-tune a :class:`TokenTagger` on labelled sentences for exactly ``steps`` steps (labs 05 and 07).
 
     A fixed number of steps, not of epochs, so that 50 and 1,000 labelled
     sentences get the same compute and differ only in how much they show
     (the 50 are seen many times over). Returns the :class:`lablib.train.History`.
+    A progress bar counts the steps under ``desc`` (by default the number of
+    sentences); labs call this in loops, so by default it is removed when
+    done (``leave=False``); ``progress=False`` turns it off.
     """
     from . import train
 
@@ -506,7 +556,12 @@ def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence,
             raise ValueError(f"fine_tune_tagger: {name} must be a positive int, got {value!r}")
     features = tagger_features(vocab, sentences)
     loader = train.make_loader(_stream(features, steps, batch_size), PaddingCollator(vocab), batch_size, seed=seed)
-    return train.train(model, loader, epochs=1, lr=lr, device=device, progress=progress)
+    desc = desc or f"fine-tuning an NER tagger on {len(sentences):,} labelled sentences"
+    bar = _progress_bar(steps, progress, desc, leave, "fine_tune_tagger")
+    try:
+        return train.train(model, _Counted(loader, bar), epochs=1, lr=lr, device=device, progress=False)
+    finally:
+        bar.close()
 
 
 @torch.no_grad()
@@ -631,7 +686,8 @@ class Pretrained(NamedTuple):
 _PRETRAINED: dict = {}
 
 
-def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, **recipe) -> Pretrained:
+def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, progress: bool = True,
+                    **recipe) -> Pretrained:
     """The course's own pretrained tiny encoder, made reproducibly from ``seed`` (labs 05 and 07).
 
     Pretrains a :class:`MaskedLM` (:func:`tiny_config`) on the default corpus
@@ -642,6 +698,8 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, *
     once; every call returns a fresh copy of the model, so fine-tuning it
     never changes the kept one. On the same machine and torch version the
     same seed gives the same weights (GPU kernels may differ in the last bits).
+    While it trains, a progress bar (``progress=False`` turns it off) says
+    which seed; it is removed when done.
 
     Raises:
         ValueError: an unknown recipe entry (the message lists the known ones).
@@ -657,7 +715,8 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, *
         vocab = Vocabulary.build(train_sentences)
         model = MaskedLM(tiny_config(len(vocab), settings["hidden_size"], settings["num_layers"]), seed=seed)
         history = pretrain(model, vocab, train_sentences, steps=settings["steps"],
-                           batch_size=settings["batch_size"], lr=settings["lr"], seed=seed)
+                           batch_size=settings["batch_size"], lr=settings["lr"], seed=seed, progress=progress,
+                           desc=f"pretraining the course's tiny encoder (seed {seed})", leave=False)
         _PRETRAINED[key] = Pretrained(model.cpu().eval(), vocab, history, time.perf_counter() - start)
     kept = _PRETRAINED[key]
     return Pretrained(copy.deepcopy(kept.model), kept.vocab, kept.history, kept.seconds)

@@ -232,6 +232,25 @@ def test_train_grokking_memorises_a_small_table_and_records_history():
         E.train_grokking(E.DigitMLP(2, 8), split, steps=10, fourier_top_k=2)
 
 
+def test_training_loops_show_a_progress_bar_that_says_what_trains(capsys):
+    split = E.modular_addition_split(13, 0.5, 0)
+    history = E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=100, lr=1e-2, weight_decay=0.5,
+                               log_every=10, stop_when=lambda h: h["step"][-1] >= 30)
+    shown = capsys.readouterr().err
+    assert "grokking: GrokkingMLP, a + b mod 13, weight decay 0.5" in shown and "test_acc=" in shown, shown[-300:]
+    assert history["step"][-1] == 30 and "30/30" in shown, "a planned early stop ends the bar where it stopped"
+    inputs, answers = E.digit_addition_problems(1, 100, seed=0)
+    E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, batch_size=16, desc="mirage: width 8")
+    assert "mirage: width 8" in capsys.readouterr().err
+    E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=5, progress=False)
+    E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, progress=False)
+    assert capsys.readouterr().err == "", "progress=False must print nothing"
+    with pytest.raises(ValueError, match="progress=1"):
+        E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=5, progress=1)
+    with pytest.raises(ValueError, match="desc=3"):
+        E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, desc=3)
+
+
 def test_weight_norm_is_the_l2_norm_of_all_parameters():
     model = torch.nn.Linear(4, 4)
     norm = E.weight_norm(model)

@@ -284,6 +284,29 @@ def test_fill_in_and_fine_tuning_run_end_to_end(vocab):
     assert [len(p) for p in predicted] == [5, 5, 3] and predicted[0] == labelled[0].tags
 
 
+def test_loops_show_a_progress_bar_that_says_what_trains(vocab, sentences, capsys):
+    model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
+    val = P.masked_batches(vocab, sentences[-50:])
+    P.pretrain(model, vocab, sentences, steps=4, batch_size=4, eval_every=2,
+               evaluate=lambda m: {"validation loss": P.masked_lm_loss(m, val)})
+    shown = capsys.readouterr().err
+    assert "pretraining (masked LM, width 16, 1 layer)" in shown and "4/4" in shown, shown[-300:]
+    assert "validation loss=" in shown, "the bar shows the latest evaluation"
+    labelled = [ner.Sentence(["Anna", "Malloy", "left", "."], ["B-PER", "I-PER", "O", "O"])] * 3
+    P.fine_tune_tagger(P.TokenTagger.from_pretrained(model), vocab, labelled, steps=3, batch_size=2)
+    assert "fine-tuning an NER tagger on 3 labelled sentences" in capsys.readouterr().err
+    P.fine_tune_tagger(P.TokenTagger.from_pretrained(model), vocab, labelled, steps=3, batch_size=2,
+                       desc="random encoder, 3 sentences")
+    assert "random encoder, 3 sentences" in capsys.readouterr().err
+    P.pretrain(model, vocab, sentences, steps=2, batch_size=4, progress=False)
+    P.fine_tune_tagger(P.TokenTagger.from_pretrained(model), vocab, labelled, steps=2, progress=False)
+    assert capsys.readouterr().err == "", "progress=False must print nothing"
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        P.pretrain(model, vocab, sentences, steps=2, progress="yes")
+    with pytest.raises(ValueError, match="leave must be True or False"):
+        P.fine_tune_tagger(P.TokenTagger.from_pretrained(model), vocab, labelled, steps=2, leave=None)
+
+
 def test_tiny_pretrained_follows_the_recipe_and_returns_copies(corpus_folder):
     recipe = {"hidden_size": 16, "num_layers": 1, "steps": 10, "batch_size": 8}
     first = P.tiny_pretrained(seed=4, folder=corpus_folder, **recipe)
