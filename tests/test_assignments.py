@@ -378,3 +378,233 @@ class TestExpensiveLabs:
     def test_whole_lab_full_points_and_zero_for_the_stubs(self, course_set, tmp_path, lab):
         rows, grades = _grade_lab(course_set, tmp_path, lab)
         _assert_full_and_zero(rows, grades, lab, course_set[1][lab])
+
+
+# ----------------------------------------------------------------------------- references a solution may not use
+# A graded exercise asks for something a library or lablib already does; the check compares with it. A
+# solution that calls it scores 0: statically (the solution cell names it) and at run time (the reference
+# raises while the check runs the student's function, however the solution reached it).
+
+
+def reference_lab():
+    """One exercise, `root`, checked against math.sqrt; an ordinary cell defines a helper that calls math.sqrt."""
+    return new_notebook(cells=[
+        new_markdown_cell("# Lab 10: no references"),
+        new_code_cell("import math", metadata={"tags": [A.SETUP_TAG]}),
+        new_code_cell("def helper(x):\n    return math.sqrt(x)"),
+        solution_cell("root", "    return x ** 0.5", hint="a power"),
+        check_cell("root", 'assert abs(root(2.0) - math.sqrt(2.0)) < 1e-12, "root(2.0) is wrong"',
+                   'assert abs(root(9.0) - math.sqrt(9.0)) < 1e-12, "hidden: root(9.0) should be 3"', 2),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+@pytest.fixture(scope="module")
+def reference_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("references")
+    (root / "labs").mkdir()
+    nbformat.write(reference_lab(), str(root / "labs" / "10_references.ipynb"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(A.FORBIDDEN, "root", ("math.sqrt", "math.pow"))
+        A.build(root / "labs", root / "assignments", log=lambda _: None)
+    student = nbformat.read(str(root / "assignments" / "student" / "10_references.ipynb"), as_version=4)
+    return root, student
+
+
+def _with_cell(nb, grade_id, source):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = source
+    return nb
+
+
+def test_the_stub_names_the_references_and_the_manifest_keeps_them(reference_set):
+    root, student = reference_set
+    stub = next(c.source for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "root-solution")
+    assert "Not allowed" in stub and "math.sqrt, math.pow" in stub
+    manifest = json.loads((root / "assignments" / "autograder" / "10_references" / "manifest.json").read_text())
+    assert manifest["exercises"][0]["forbidden"] == ["math.sqrt", "math.pow"]
+
+
+def test_a_solution_that_calls_the_reference_scores_zero_static_and_at_run_time(reference_set):
+    root, student = reference_set
+    submissions = {
+        "honest": "def root(x):\n    return x ** 0.5\n",  # the check itself still calls math.sqrt
+        "direct": "def root(x):\n    return math.sqrt(x)\n",
+        "aliased": "def root(x):\n    from math import sqrt as s\n    return s(x)\n",
+        "helper": "def root(x):\n    return helper(x)\n",  # the call is in another cell: the run-time guard
+        "captured": "s = getattr(math, 'sq' + 'rt')\n\ndef root(x):\n    return s(x)\n",  # saved before the check
+        "swallowed": "def root(x):\n    try:\n        return getattr(math, 'sq' + 'rt')(x)\n"
+                     "    except Exception:\n        return x ** 0.5\n",  # caught the grader's error: still 0
+    }
+    folder = root / "submissions"
+    for name, source in submissions.items():
+        (folder / name).mkdir(parents=True)
+        nbformat.write(_with_cell(student, "root-solution", source), str(folder / name / "10_references.ipynb"))
+    A.grade(folder, root / "grades", root / "assignments" / "autograder", exercise_timeout=20, log=lambda _: None)
+    with open(root / "grades" / "scores.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert rows["honest"]["points"] == "2" and rows["honest"]["status"] == "passed", rows["honest"]
+    for name in set(submissions) - {"honest"}:
+        assert rows[name]["points"] == "0" and rows[name]["status"] == "forbidden", rows[name]
+        assert "math.sqrt" in rows[name]["feedback"], rows[name]
+    assert rows["direct"]["feedback"].startswith("your solution cell uses math.sqrt (line 2)")  # the static layer
+    assert "math.sqrt (line 2)" in rows["aliased"]["feedback"]
+    for name in ("helper", "captured", "swallowed"):  # the run-time layer
+        assert "ForbiddenReference: root used math.sqrt" in rows[name]["feedback"], rows[name]
+    feedback = (root / "grades" / "feedback" / "helper" / "10_references.md").read_text()
+    assert "root used math.sqrt" in feedback and "hidden: root(9.0)" not in feedback
+
+
+def test_the_guard_blocks_every_route_to_a_reference_and_puts_everything_back():
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    forbidden = A.forbidden_of("01-log-softmax")
+    saved, saved_f = torch.log_softmax, F.log_softmax
+
+    def honest(z):
+        m = z.amax(dim=-1, keepdim=True)
+        return z - m - torch.log(torch.exp(z - m).sum(dim=-1, keepdim=True))
+
+    routes = {"torch.log_softmax": lambda z: torch.log_softmax(z, dim=-1),
+              "torch.nn.functional.log_softmax": lambda z: saved_f(z, dim=-1),  # an alias saved before
+              "torch.Tensor.log_softmax": lambda z: z.log_softmax(-1),
+              "torch.Tensor.logsumexp": lambda z: z - z.logsumexp(-1, keepdim=True),
+              "torch.distributions": lambda z: torch.distributions.Categorical(logits=z).logits}
+    namespace = {"honest": honest, **{f"cheat{i}": f for i, f in enumerate(routes.values())}}
+    assert A.guard(namespace, list(namespace), forbidden) == list(namespace)
+    z = torch.randn(3, 5)
+    assert torch.allclose(namespace["honest"](z), torch.log_softmax(z, dim=-1), atol=1e-6)
+    for i, entry in enumerate(routes):
+        with pytest.raises(A.ForbiddenReference, match=f"cheat{i} used {entry}:"):
+            namespace[f"cheat{i}"](z)
+    assert torch.log_softmax is saved and F.log_softmax is saved_f and "log_softmax" not in vars(torch.Tensor)
+    assert torch.log_softmax(z, dim=-1).shape == (3, 5) and math.isclose(math.sqrt(4.0), 2.0)
+    import sys
+
+    assert sys.getprofile() is None
+
+
+def test_the_static_check_follows_aliases_and_lines():
+    setup = "import torch\nimport torch.nn.functional as F\nfrom lablib import losses as L"
+    forbidden = A.forbidden_of("01-log-softmax")
+    cases = {
+        "def f(z):\n    return F.log_softmax(z, dim=-1)": [(2, "torch.nn.functional.log_softmax")],
+        "from torch.nn.functional import log_softmax as ls\ndef f(z):\n    return ls(z, -1)":
+            [(1, "torch.nn.functional.log_softmax"), (3, "torch.nn.functional.log_softmax")],
+        "def f(z):\n    import torch.nn.functional as G\n    return G.log_softmax(z, -1)":
+            [(3, "torch.nn.functional.log_softmax")],
+        "def f(z):\n    return getattr(torch, 'log_softmax')(z, -1)": [(2, "torch.log_softmax")],
+        "def f(z):\n    return z.log_softmax(-1)": [(2, "torch.Tensor.log_softmax")],
+        "def f(z):\n    return L.log_softmax(z)": [(2, "lablib.losses.log_softmax")],
+        "def f(z):\n    log_softmax = z - z.amax(-1, keepdim=True)\n    return log_softmax": [],  # a variable
+    }
+    for source, expected in cases.items():
+        assert A.forbidden_uses(source, forbidden, [setup]) == expected, source
+    f1 = A.forbidden_of("03-entity-f1")
+    assert A.forbidden_uses("from seqeval.metrics import f1_score as f\nscore = f", f1) == [(1, "seqeval"), (2, "seqeval")]
+    assert A.forbidden_uses("def g(a, b):\n    import seqeval.metrics\n    return 0", f1) == [(2, "seqeval")]
+    assert A.forbidden_uses("def evaluate(x):\n    return x", f1) == []  # a name, not the package
+
+
+# the obvious shortcut for each exercise of the course: the static check must name it
+SHORTCUTS = {
+    "00-standardize": "def standardize(x, eps=1e-5):\n    return torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)",
+    "01-log-softmax": "def my_log_softmax(z):\n    return F.log_softmax(z, dim=-1)",
+    "01-ce-grad": "def my_ce_grad(logits, targets):\n    z = logits.clone().requires_grad_(True)\n"
+                  "    F.cross_entropy(z, targets).backward()\n    return z.grad",
+    "02-attention": "def my_attention(q, k, v, mask=None):\n    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)",
+    "03-align-labels": "def my_align_labels(word_ids, word_labels):\n    return ner.align_labels(word_ids, word_labels)",
+    "03-entity-f1": "from seqeval.metrics import f1_score\n\ndef my_entity_f1(t, p):\n    return f1_score(t, p)",
+    "04-macro-f1": "from sklearn.metrics import f1_score as f\n\ndef my_macro_f1(t, p):\n    return f(t, p, average='macro')",
+    "05-masking": "def my_mask_tokens(ids, mask_id, num_special, vocab_size, generator, probability=0.15):\n"
+                  "    return P.mask_tokens(ids, None, generator, probability)",
+    "05-power-law": "import numpy as np\n\ndef my_power_law_alpha(n, loss):\n    return -np.polyfit(np.log(n), np.log(loss), 1)[0]",
+    "06-exact-match": "def my_exact_match(p, t):\n    return E.exact_match(p, t)",
+    "06-log-likelihood": "def my_answer_log_likelihood(logits, target):\n    return E.answer_log_likelihood(logits, target)",
+    "07-error-kappa": "def my_error_kappa(a, b):\n    return M.cohen_kappa(a, b)",
+    "07-linear-cka": "def my_linear_cka(x, y):\n    return M.linear_cka(x, y)",
+}
+
+
+def _course_exercises():
+    for lab in LABS:
+        nb = nbformat.read(str(lab), as_version=4)
+        for exercise in A.exercises(nb, lab.name):
+            yield lab, nb, exercise
+
+
+def test_every_graded_exercise_lists_its_references_and_the_instructor_solution_uses_none():
+    import importlib
+    import importlib.util
+
+    seen = set()
+    for lab, nb, exercise in _course_exercises():
+        seen.add(exercise.exercise)
+        assert exercise.forbidden, (f"{lab.name}: {exercise.exercise} has no entry in lablib.assignments.FORBIDDEN "
+                                    "(the check's reference and the library functions that do the whole exercise)")
+        solution = nb.cells[A._cell_index(nb, exercise.solution_cell)].source
+        uses = A.forbidden_uses(solution, exercise.forbidden, A._code_before(nb, exercise.solution_cell))
+        assert not uses, f"{lab.name}: the instructor's solution of {exercise.exercise} uses {uses}"
+        setup = [c.source for c in nb.cells if A.SETUP_TAG in c.metadata.get("tags", [])]
+        assert A.forbidden_uses(SHORTCUTS[exercise.exercise], exercise.forbidden, setup), exercise.exercise
+    assert seen == set(A.FORBIDDEN) == set(SHORTCUTS), "FORBIDDEN has entries for exercises that no lab has"
+    for entry in {e for entries in A.FORBIDDEN.values() for e in entries}:  # no typos: each one exists if installed
+        parts = entry.split(".")
+        if importlib.util.find_spec(parts[0]) is None:
+            continue
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        for part in parts[i:]:
+            obj = getattr(obj, part, None)
+        assert obj is not None and A._resolve(entry), f"FORBIDDEN names {entry!r}, which does not exist"
+
+
+@pytest.mark.slow
+def test_labs_01_and_02_a_solution_that_calls_the_reference_scores_zero(course_set, tmp_path):
+    out, manifests = course_set
+    log_softmax = "def my_log_softmax(z):\n    return F.log_softmax(z, dim=-1)\n"  # static
+    log_softmax_hidden = "def my_log_softmax(z):\n    return getattr(torch, 'log_' + 'softmax')(z, dim=-1)\n"
+    ce_grad = ("def my_ce_grad(logits, targets):\n    z = logits.clone().requires_grad_(True)\n"
+               "    (grad,) = torch.autograd.grad(F.cross_entropy(z, targets), z)\n    return grad\n")  # static
+    ce_grad_hidden = ("def my_ce_grad(logits, targets):\n    z = logits.clone().requires_grad_(True)\n"
+                      "    getattr(F.cross_entropy(z, targets), 'back' + 'ward')()\n    return z.grad\n")
+    attention = "def my_attention(q, k, v, mask=None):\n    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n"
+    attention_hidden = ("sdpa = getattr(F, 'scaled_dot_product_' + 'attention')\n\n"  # an alias saved before the check
+                        "def my_attention(q, k, v, mask=None):\n    return sdpa(q, k, v, attn_mask=mask)\n")
+    submissions = {
+        ("a", "01_loss_math"): {"01-log-softmax-solution": log_softmax, "01-ce-grad-solution": ce_grad_hidden},
+        ("b", "01_loss_math"): {"01-log-softmax-solution": log_softmax_hidden, "01-ce-grad-solution": ce_grad},
+        ("a", "02_transformer"): {"02-attention-solution": attention},
+        ("b", "02_transformer"): {"02-attention-solution": attention_hidden},
+    }
+    for (student, lab), cells in submissions.items():
+        nb = nbformat.read(str(out / "student" / f"{lab}.ipynb"), as_version=4)
+        for grade_id, source in cells.items():
+            nb = _with_cell(nb, grade_id, source)
+        (tmp_path / "submissions" / student).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(tmp_path / "submissions" / student / f"{lab}.ipynb"))
+    A.grade(tmp_path / "submissions", tmp_path / "grades", out / "autograder", exercises_only=True, log=lambda _: None)
+    with open(tmp_path / "grades" / "scores.csv") as handle:
+        rows = {(row["student"], row["exercise"]): row for row in csv.DictReader(handle)}
+    expected = {  # (student, exercise): (layer, the reference the feedback names)
+        ("a", "01-log-softmax"): ("static", "torch.nn.functional.log_softmax (line 2)"),
+        ("a", "01-ce-grad"): ("run time", "my_ce_grad used torch.Tensor.backward"),
+        ("b", "01-log-softmax"): ("run time", "my_log_softmax used torch.log_softmax"),
+        ("b", "01-ce-grad"): ("static", "torch.autograd.grad (line 3)"),
+        ("a", "02-attention"): ("static", "torch.nn.functional.scaled_dot_product_attention (line 2)"),
+        ("b", "02-attention"): ("run time", "my_attention used torch.nn.functional.scaled_dot_product_attention"),
+    }
+    assert set(rows) == set(expected)
+    for key, (layer, named) in expected.items():
+        row = rows[key]
+        assert row["points"] == "0" and row["status"] == "forbidden", (layer, row)
+        assert named in row["feedback"], (layer, row)
+        assert row["feedback"].startswith("your solution cell uses") == (layer == "static"), (layer, row)
