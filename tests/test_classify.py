@@ -91,3 +91,68 @@ def test_trainer_arguments_follow_the_recipe_and_reject_unknown_fields():
     assert grouped
     with pytest.raises(ValueError, match="no TrainingArguments field"):
         train.trainer_arguments(epochs=1, batch_size=8, lr=1e-5, not_a_field=1)
+
+
+class RecordingClassifier(TinyClassifier):
+    """TinyClassifier that remembers, per call, the batch width and whether autocast was on."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, input_ids, attention_mask, **rest):
+        self.calls.append({"width": input_ids.shape[1], "autocast": torch.is_autocast_enabled("cpu"),
+                           "dtype": torch.get_autocast_dtype("cpu")})
+        return super().forward(input_ids, attention_mask, **rest)
+
+
+def test_predict_proba_groups_batches_by_length_and_still_returns_input_order():
+    texts = ["a b c d e f", "a", "a b c d e", "a b", "a b c d e f g", "a b c"]
+    model = RecordingClassifier()
+    grouped = classify.predict_proba(model, WordTokenizer(), texts, batch_size=2, progress=False)
+    assert [c["width"] for c in model.calls] == [2, 5, 7]  # (1, 2), (3, 5), (6, 7) words
+    in_order = classify.predict_proba(TinyClassifier(), WordTokenizer(), texts, batch_size=2, progress=False,
+                                      sort_by_length=False)
+    np.testing.assert_allclose(grouped, in_order, rtol=1e-6)
+    assert np.all(grouped[:, 1] > 0.5) and grouped[1, 1] < grouped[0, 1]  # longer text, larger logit
+
+
+def test_predict_proba_shows_a_progress_bar_over_batches_unless_asked_not_to(capsys):
+    texts = ["a b"] * 5
+    classify.predict_proba(TinyClassifier(), WordTokenizer(), texts, batch_size=2)
+    err = capsys.readouterr().err
+    assert "predicting" in err and "3/3" in err
+    classify.predict_proba(TinyClassifier(), WordTokenizer(), texts, batch_size=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_predict_proba_autocast_follows_train_amp_dtype(monkeypatch):
+    texts = ["a b", "a b c"]
+    model = RecordingClassifier()
+    classify.predict_proba(model, WordTokenizer(), texts, progress=False)  # CPU, amp="auto": float32
+    assert not any(c["autocast"] for c in model.calls)
+
+    asked = []
+
+    def fake_amp_dtype(amp, device):  # what lablib.train.amp_dtype picks on a GPU, simulated on the CPU
+        asked.append((amp, torch.device(device).type))
+        return torch.bfloat16
+
+    monkeypatch.setattr(train, "amp_dtype", fake_amp_dtype)
+    model = RecordingClassifier()
+    probs = classify.predict_proba(model, WordTokenizer(), texts, progress=False, device="cpu")
+    assert asked == [("auto", "cpu")]
+    assert all(c["autocast"] and c["dtype"] == torch.bfloat16 for c in model.calls)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
+
+
+def test_predict_proba_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="predict_proba: amp must be one of"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="fp8")
+    with pytest.raises(ValueError, match="predict_proba: amp='bf16' needs a CUDA device"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="bf16", device="cpu")
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], batch_size=0)
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), [])
