@@ -30,7 +30,7 @@ The others are imported explicitly, e.g. ``from lablib import train``; those
 that need torch (losses, transformer, train, pretraining, emergence) import it
 then.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from . import data, env, grading, models, plot
 from .env import device, in_colab, is_offline, pick_settings, profile, report, seed_everything

@@ -194,3 +194,38 @@ def test_readme_pins_colabs_checked_versions_in_one_cell():
     assert not any(part.startswith("torch") for part in pinned), "a student keeps Colab's own (CUDA) torch"
     date = re.search(r"Last checked: (\d{4}-\d{2}-\d{2})", COLAB_VERSIONS.read_text()).group(1)
     assert f"last checked {date}" in section
+
+
+def test_every_lab_has_the_one_install_cell_of_this_release():
+    """scripts/install_cell.py is the one text of the cell; it pins lablib to this release's tag, not main."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import install_cell
+    finally:
+        sys.path.pop(0)
+    assert install_cell.main(["--check"]) == 0, "run python scripts/install_cell.py"
+    import lablib
+
+    source = install_cell_source(LABS[0])
+    assert f'LABLIB_REF = "v{install_cell.version()}"' in source
+    assert install_cell.version() == lablib.__version__, "bump lablib.__version__ with pyproject's version"
+    assert "@main" not in source and '{ display-mode: "form" }' in source.splitlines()[0]
+    tags = nbformat.read(LABS[0], as_version=4).cells
+    assert any("hide-input" in c.metadata.get("tags", []) for c in tags), "the book shows the cell folded"
+
+
+def test_a_failing_pip_shows_its_own_error_and_what_to_do(monkeypatch):
+    import types
+
+    def failing_pip(command, *args, **kwargs):
+        return subprocess.CompletedProcess(command, 1, stdout="",
+                                           stderr="ERROR: Cannot install lablib because transformers==6.0.0 conflicts")
+
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+        patch.setattr(subprocess, "run", failing_pip)
+        with pytest.raises(RuntimeError) as error:
+            exec(compile(install_cell_source(LABS[0]), "colab-install cell", "exec"), {})
+    message = str(error.value)
+    assert "transformers==6.0.0 conflicts" in message and "If Colab breaks" in message
+    assert "CalledProcessError" not in message
