@@ -36,6 +36,11 @@ def _dtype_name(dtype) -> str:
     return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
 
 
+def _history_dtype(history) -> str:
+    """lablib.train.History.amp ("off", "bf16", "fp16") as the dtype the path computed in."""
+    return "float32" if history.amp == "off" else history.amp
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -72,7 +77,7 @@ class Paths:
 
         loader = train.make_loader(self.features, self.collator, 16, seed=0)
         history = train.train(self._tagger(), loader, epochs=1, lr=1e-4, device=self.device, progress=False)
-        return history.amp, len(history.step) / history.train_seconds, "steps/s"
+        return _history_dtype(history), len(history.step) / history.train_seconds, "steps/s"
 
     def hf_trainer(self):
         """The Hugging Face Trainer with lablib.train.trainer_arguments (labs 03 and 04)."""
@@ -127,7 +132,7 @@ class Paths:
         history = P.pretrain(model, vocab, corpus, steps=self.steps, batch_size=64, seed=0, device=self.device,
                              progress=False)
         self._mlm = (model, vocab)
-        return history.amp, len(history.step) / history.train_seconds, "steps/s"
+        return _history_dtype(history), len(history.step) / history.train_seconds, "steps/s"
 
     def tagger_fine_tuning(self):
         """lablib.pretraining.fine_tune_tagger on a pretrained tiny encoder (labs 05 and 07)."""
@@ -139,7 +144,7 @@ class Paths:
         tagger = P.TokenTagger.from_pretrained(model, seed=0)
         history = P.fine_tune_tagger(tagger, vocab, random.Random(0).sample(self.ner_train, 16 * self.steps // 2),
                                      steps=self.steps, device=self.device, progress=False)
-        return history.amp, len(history.step) / history.train_seconds, "steps/s"
+        return _history_dtype(history), len(history.step) / history.train_seconds, "steps/s"
 
     def grokking(self):
         """lablib.emergence.train_grokking, full-batch AdamW on addition mod 59 (lab 06)."""
