@@ -1,9 +1,11 @@
 """Named-entity recognition: CoNLL files, label alignment, decoding, evaluation, error analysis.
 
 Explained in ``labs/03_ner_finetuning.ipynb`` (and the loss-math chapter for
-the ``-100`` convention). Tags are IOB2 over the four CoNLL-2003 types
-(PER, ORG, LOC, MISC): ``B-X`` begins an entity of type X, ``I-X`` continues
-it, ``O`` is outside any entity.
+the ``-100`` convention). Tags are IOB2: ``B-X`` begins an entity of type X,
+``I-X`` continues it, ``O`` is outside any entity. CoNLL-2003's four types
+(PER, ORG, LOC, MISC) are the default; any other tag set works too (types
+such as ``geo-loc`` or ``music-artist``): take it from the data with
+:func:`tag_set`, or from a model's ``id2label``, and pass it as ``tags=``.
 """
 from __future__ import annotations
 
@@ -28,36 +30,119 @@ class ConllFormatError(ValueError):
     """A CoNLL file (or tag sequence) is malformed; the message names the file and line."""
 
 
-def check_tags(tags: Iterable[str], allowed: Sequence[str] = TAGS, where: str = "") -> None:
-    """Raise :class:`ConllFormatError` naming the first tag not in ``allowed``."""
-    allowed_set = set(allowed)
+def _is_tag(tag) -> bool:
+    """True for ``O`` and for ``B-``/``I-`` followed by a type name without spaces."""
+    return isinstance(tag, str) and (tag == "O" or (
+        tag[:2] in ("B-", "I-") and len(tag) > 2 and not any(c.isspace() for c in tag)))
+
+
+def check_tags(tags: Iterable[str], allowed: Sequence[str] | None = TAGS, where: str = "") -> None:
+    """Raise :class:`ConllFormatError` naming the first tag not in ``allowed``.
+
+    With ``allowed=None`` any well-formed IOB tag passes (``O``, ``B-type``, ``I-type``).
+    """
+    allowed_set = None if allowed is None else set(allowed)
     for position, tag in enumerate(tags):
-        if tag not in allowed_set:
+        if not (_is_tag(tag) if allowed_set is None else tag in allowed_set):
+            expected = "O, B-<type> or I-<type>" if allowed is None else ", ".join(allowed)
+            hint = ("" if allowed is None or allowed_set is None or not _is_tag(tag)
+                    else "; for another tag set pass tags=ner.tag_set(sentences)")
             raise ConllFormatError(
-                f"{where or 'tags'}: unknown tag {tag!r} at position {position}; allowed: {', '.join(allowed)}"
+                f"{where or 'tags'}: unknown tag {tag!r} at position {position}; allowed: {expected}{hint}"
             )
 
 
-def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: Sequence[str] = TAGS) -> list:
+def tag_set(sentences: Iterable) -> tuple:
+    """The IOB2 tag set of labelled data: ``O``, then ``B-X``, ``I-X`` for each type X (lab 03, "Your own data").
+
+    Types come in CoNLL-2003's order when they are CoNLL's, else sorted by
+    name, so the same data always gives the same label ids. ``sentences`` are
+    :class:`Sentence` objects or ``(tokens, tags)`` pairs.
+
+    Raises:
+        ConllFormatError: a tag that is not ``O``, ``B-type`` or ``I-type``.
+    """
+    types = set()
+    for index, sentence in enumerate(sentences):
+        _, tags = _sentence_parts(sentence, index, need_tags=True)
+        check_tags(tags, allowed=None, where=f"tag_set: sentence {index}")
+        types.update(tag[2:] for tag in tags if tag != "O")
+    if not types:
+        raise ValueError("tag_set: no entity tags in the data (every tag is 'O')")
+    order = list(ENTITY_TYPES) if types <= set(ENTITY_TYPES) else sorted(types)
+    return ("O", *(f"{prefix}-{kind}" for kind in order if kind in types for prefix in "BI"))
+
+
+def entity_types(tags: Sequence[str] = TAGS) -> tuple:
+    """The entity types of a tag set, in its order (``("PER", "ORG", "LOC", "MISC")`` for CoNLL's)."""
+    check_tags(tags, allowed=None, where="entity_types")
+    return tuple(dict.fromkeys(tag[2:] for tag in tags if tag != "O"))
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list:
+    """IOB1 tags (``I-X`` everywhere, ``B-X`` only between two adjacent X entities) as IOB2 (lab 03).
+
+    In IOB2 every entity begins with ``B-``: an ``I-X`` that does not continue
+    an X entity (at the start, after ``O``, or after another type) becomes ``B-X``.
+    """
+    converted, previous = [], "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        converted.append(tag)
+        previous = tag
+    return converted
+
+
+def _iob2_error(tags: Sequence[str]) -> int | None:
+    """The position of the first ``I-X`` that continues no X entity (invalid in IOB2), or None."""
+    previous = "O"
+    for position, tag in enumerate(tags):
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return position
+        previous = tag
+    return None
+
+
+def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: Sequence[str] | None = TAGS,
+               scheme: str = "IOB2") -> list:
     """Read a CoNLL file: one ``WORD ... TAG`` line per token, a blank line between sentences.
 
     ``-DOCSTART-`` lines (document boundaries in CoNLL-2003) are skipped.
     Tags are taken from column ``tag_column`` (the last by default) and must
-    be in ``allowed_tags``.
+    be in ``allowed_tags`` (CoNLL-2003's by default; ``None`` accepts any
+    ``O``/``B-type``/``I-type`` tag: then take the tag set with :func:`tag_set`).
+    ``scheme="IOB2"`` refuses an ``I-X`` that continues no X entity (the
+    sign of IOB1 data); ``scheme="IOB1"`` converts such files to IOB2
+    (:func:`iob1_to_iob2`).
 
     Raises:
-        ConllFormatError: a line with too few columns, or an unknown tag; the
-            message gives the file name and the line number (1-based).
+        ConllFormatError: a line with too few columns, an unknown tag, or an
+            IOB1 tag in an IOB2 file; the message gives the file name and the
+            line number (1-based).
     """
+    if scheme not in ("IOB2", "IOB1"):
+        raise ValueError(f"read_conll: scheme must be 'IOB2' or 'IOB1', got {scheme!r}")
     path = Path(path)
-    sentences, tokens, tags = [], [], []
+    sentences, tokens, tags, lines = [], [], [], []
+
+    def end_sentence():
+        tags_ = iob1_to_iob2(tags) if scheme == "IOB1" else tags
+        wrong = _iob2_error(tags_)
+        if wrong is not None:
+            raise ConllFormatError(
+                f"{path}:{lines[wrong]}: tag {tags[wrong]!r} continues no {tags[wrong][2:]!r} entity "
+                f"(it follows {tags[wrong - 1] if wrong else 'the start of the sentence'!r}); that is IOB1, "
+                "not IOB2: read the file with scheme='IOB1' to convert it")
+        sentences.append(Sentence(list(tokens), list(tags_)))
+
     with open(path, encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if not line.strip():
                 if tokens:
-                    sentences.append(Sentence(tokens, tags))
-                    tokens, tags = [], []
+                    end_sentence()
+                    tokens, tags, lines = [], [], []
                 continue
             columns = line.split()
             if columns[0] == "-DOCSTART-":
@@ -67,30 +152,34 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: S
                     f"{path}:{number}: expected 'WORD ... TAG' (at least 2 columns), got {line!r}"
                 )
             tag = columns[tag_column]
-            if tag not in allowed_tags:
-                raise ConllFormatError(
-                    f"{path}:{number}: unknown tag {tag!r} in line {line!r}; allowed: {', '.join(allowed_tags)}"
-                )
+            try:
+                check_tags([tag], allowed=allowed_tags)
+            except ConllFormatError as error:
+                detail = str(error).split("; ", 1)[1]
+                raise ConllFormatError(f"{path}:{number}: unknown tag {tag!r} in line {line!r}; {detail}"
+                                       + ("; pass allowed_tags=None to read another tag set"
+                                          if allowed_tags is not None and _is_tag(tag) else "")) from None
             tokens.append(columns[0])
             tags.append(tag)
+            lines.append(number)
     if tokens:
-        sentences.append(Sentence(tokens, tags))
+        end_sentence()
     return sentences
 
 
-def write_conll(path: str | os.PathLike, sentences: Iterable) -> Path:
+def write_conll(path: str | os.PathLike, sentences: Iterable, *, tags: Sequence[str] | None = TAGS) -> Path:
     """Write sentences as ``WORD TAG`` lines with a blank line after each sentence.
 
     Raises:
         ValueError: a sentence whose tokens and tags differ in number, a token
             containing whitespace (it would split into columns), or an unknown tag.
     """
-    path = Path(path)
+    path, allowed = Path(path), tags
     lines = []
     for index, (tokens, tags) in enumerate(sentences):
         if len(tokens) != len(tags):
             raise ValueError(f"sentence {index}: {len(tokens)} tokens but {len(tags)} tags")
-        check_tags(tags, where=f"sentence {index}")
+        check_tags(tags, allowed=allowed, where=f"sentence {index}")
         for token, tag in zip(tokens, tags):
             if not token or any(c.isspace() for c in token):
                 raise ValueError(f"sentence {index}: token {token!r} is empty or contains whitespace")
@@ -243,7 +332,7 @@ def _word_ids(encoding, row: int) -> list:
 
 
 def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
-                       label_all_subtokens: bool = False) -> list:
+                       label_all_subtokens: bool = False, tags: Sequence[str] = TAGS) -> list:
     """Tokenize word-split sentences and align their tags to the word pieces.
 
     Explained in ``labs/03_ner_finetuning.ipynb``. Each sentence is tokenized
@@ -257,6 +346,8 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
         sentences: :class:`Sentence` objects (or ``(tokens, tags)`` pairs).
         max_length: the most tokens per sentence, special tokens included;
             the words beyond it are cut off (see :func:`decode_predictions`).
+        tags: the tag set; label id = index in it (CoNLL-2003's by default,
+            :func:`tag_set` for other data).
 
     Returns:
         list of dict, one per sentence, with ``input_ids``, ``attention_mask``,
@@ -270,14 +361,15 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
             that is not a string, or a ``max_length`` too small for one word piece.
     """
     _check_max_length(tokenizer, max_length)
+    tag_ids = {tag: i for i, tag in enumerate(tags)}
     sentences = list(sentences)
     words, label_ids = [], []
     for index, sentence in enumerate(sentences):
-        tokens, tags = _sentence_parts(sentence, index, need_tags=True)
+        tokens, sentence_tags = _sentence_parts(sentence, index, need_tags=True)
         _check_words(tokens, index)
-        check_tags(tags, where=f"tokenize_and_align: sentence {index}")
+        check_tags(sentence_tags, allowed=tags, where=f"tokenize_and_align: sentence {index}")
         words.append(tokens)
-        label_ids.append([TAG2ID[tag] for tag in tags])
+        label_ids.append([tag_ids[tag] for tag in sentence_tags])
     if not words:
         return []
     encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
@@ -286,7 +378,7 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
         word_ids = _word_ids(encoding, row)
         feature = {key: list(encoding[key][row]) for key in ("input_ids", "attention_mask", "token_type_ids")
                    if key in encoding}
-        feature["labels"] = align_labels(word_ids, label_ids[row], label_all_subtokens=label_all_subtokens)
+        feature["labels"] = align_labels(word_ids, label_ids[row], label_all_subtokens=label_all_subtokens, tags=tags)
         feature["word_ids"] = word_ids
         features.append(feature)
     return features
@@ -346,19 +438,26 @@ def decode_predictions(token_label_ids, word_ids, num_words: int, *, tags: Seque
     return words
 
 
-def _model_tags(model) -> tuple:
-    """The tag of each output of a token-classification model (its id2label, or TAGS)."""
+def model_tags(model) -> tuple:
+    """The tag of each output of a token-classification model: its ``config.id2label`` (lab 03).
+
+    A model made with default names (``LABEL_0``, ...) and CoNLL's nine
+    outputs is read as :data:`TAGS` in order.
+
+    Raises:
+        ValueError: the names are not IOB tags (the message says to set ``id2label``).
+    """
     config = getattr(model, "config", None)
     num_labels = getattr(config, "num_labels", None)
     id2label = getattr(config, "id2label", None) or {}
     names = tuple(id2label.get(i, id2label.get(str(i))) for i in range(num_labels or 0))
-    if num_labels and all(name in TAG2ID for name in names):
+    if num_labels and all(_is_tag(name) for name in names):
         return names
     if num_labels == len(TAGS):  # default names (LABEL_0, ...): the course's tag order
         return TAGS
     raise ValueError(
-        f"predict_tags: the model has {num_labels} labels ({', '.join(map(str, names))}); expected "
-        f"{len(TAGS)} labels named {', '.join(TAGS)} (set id2label when creating the model)"
+        f"the model has {num_labels} labels ({', '.join(map(str, names))}), not named as IOB tags; create it "
+        "with id2label=dict(enumerate(tags)) and label2id, e.g. tags = ner.tag_set(train_sentences)"
     )
 
 
@@ -391,7 +490,7 @@ def predict_tags(model, tokenizer, sentences, batch_size: int = 32, device=None,
         tokens, _ = _sentence_parts(sentence, index, need_tags=False)
         _check_words(tokens, index)
         words.append(tokens)
-    id2tag = _model_tags(model)
+    id2tag = model_tags(model)
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
@@ -416,8 +515,13 @@ def predict_tags(model, tokenizer, sentences, batch_size: int = 32, device=None,
 # ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
-def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "") -> tuple:
-    """Validate parallel lists of tag sequences (and tokens); return them as lists of lists."""
+def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "", tags: Sequence[str] | None = None) -> tuple:
+    """Validate parallel lists of tag sequences (and tokens); return them as lists of lists, and the types.
+
+    The tag set is ``tags`` when given; else CoNLL-2003's when the gold tags
+    are CoNLL's (so a predicted ``B-DATE`` is refused); else any well-formed
+    IOB tag, with the types found in gold and predictions.
+    """
 
     def as_sentences(value, name):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
@@ -441,6 +545,8 @@ def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "") -> tupl
         tokens = as_sentences(tokens, "tokens")
         if len(tokens) != len(true_tags):
             raise ValueError(f"{where}: {len(tokens)} token sentences but {len(true_tags)} tag sentences")
+    if tags is None and all(tag in TAG2ID for sentence in true_tags for tag in sentence):
+        tags = TAGS
     for index, (gold, pred) in enumerate(zip(true_tags, pred_tags)):
         if len(gold) != len(pred):
             raise ValueError(
@@ -449,9 +555,14 @@ def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "") -> tupl
             )
         if tokens is not None and len(tokens[index]) != len(gold):
             raise ValueError(f"{where}: sentence {index} has {len(tokens[index])} tokens but {len(gold)} tags")
-        check_tags(gold, where=f"{where}: true_tags sentence {index}")
-        check_tags(pred, where=f"{where}: pred_tags sentence {index}")
-    return true_tags, pred_tags, tokens
+        check_tags(gold, allowed=tags, where=f"{where}: true_tags sentence {index}")
+        check_tags(pred, allowed=tags, where=f"{where}: pred_tags sentence {index}")
+    if tags is not None:
+        types = entity_types(tags)
+    else:
+        types = tuple(sorted({tag[2:] for sentences in (true_tags, pred_tags) for s in sentences for tag in s
+                              if tag != "O"}))
+    return true_tags, pred_tags, tokens, types
 
 
 def _entities(tags: list) -> list:
@@ -461,7 +572,7 @@ def _entities(tags: list) -> list:
     return [(kind, start, end + 1) for kind, start, end in get_entities(list(tags))]
 
 
-def entity_scores(true_tags, pred_tags) -> dict:
+def entity_scores(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
     """Entity-level precision, recall and F1, overall and per type -- the standard NER numbers.
 
     Explained in ``labs/03_ner_finetuning.ipynb``. An entity counts as correct
@@ -473,11 +584,13 @@ def entity_scores(true_tags, pred_tags) -> dict:
 
     Args:
         true_tags, pred_tags: lists of sentences, each a list of IOB2 tags.
+        tags: the tag set (by default CoNLL-2003's when the gold tags are
+            CoNLL's, else whatever well-formed tags occur; see :func:`tag_set`).
 
     Returns:
         dict: ``precision``, ``recall``, ``f1`` (micro-averaged over entities),
         ``support`` (gold entities), ``predicted``, ``correct``; and for each
-        type in PER, ORG, LOC, MISC a dict with ``precision``, ``recall``,
+        entity type (PER, ORG, LOC, MISC for CoNLL's tags) a dict with ``precision``, ``recall``,
         ``f1``, ``support``, ``predicted``, ``correct``. Undefined ratios
         (nothing predicted, or nothing to find) are 0.0.
 
@@ -487,13 +600,13 @@ def entity_scores(true_tags, pred_tags) -> dict:
     """
     from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
-    true_tags, pred_tags, _ = _check_tag_pairs(true_tags, pred_tags, where="entity_scores")
+    true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="entity_scores", tags=tags)
     precision, recall, f1, support = precision_recall_fscore_support(
         true_tags, pred_tags, average="micro", zero_division=0)
     per_p, per_r, per_f, per_s = precision_recall_fscore_support(
         true_tags, pred_tags, average=None, zero_division=0)
 
-    counts = {kind: {"support": 0, "predicted": 0, "correct": 0} for kind in ENTITY_TYPES}
+    counts = {kind: {"support": 0, "predicted": 0, "correct": 0} for kind in types}
     for gold, pred in zip(true_tags, pred_tags):
         gold_set, pred_set = set(_entities(gold)), set(_entities(pred))
         for key, found in (("support", gold_set), ("predicted", pred_set), ("correct", gold_set & pred_set)):
@@ -506,7 +619,7 @@ def entity_scores(true_tags, pred_tags) -> dict:
         "predicted": sum(c["predicted"] for c in counts.values()),
         "correct": sum(c["correct"] for c in counts.values()),
     }
-    for kind in ENTITY_TYPES:
+    for kind in types:
         scores[kind] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, **counts[kind]}
     for i, kind in enumerate(present):
         scores[kind].update(precision=float(per_p[i]), recall=float(per_r[i]), f1=float(per_f[i]))
@@ -514,7 +627,7 @@ def entity_scores(true_tags, pred_tags) -> dict:
     return scores
 
 
-def token_accuracy(true_tags, pred_tags, include_O: bool = True) -> float:
+def token_accuracy(true_tags, pred_tags, include_O: bool = True, *, tags: Sequence[str] | None = None) -> float:
     """The fraction of words whose predicted tag equals the gold tag (a token-level number).
 
     Explained in ``labs/03_ner_finetuning.ipynb``. This is the number the
@@ -528,7 +641,7 @@ def token_accuracy(true_tags, pred_tags, include_O: bool = True) -> float:
         ValueError: mismatched sentence or tag counts (naming the first
             mismatching sentence), an unknown tag, or no word to score.
     """
-    true_tags, pred_tags, _ = _check_tag_pairs(true_tags, pred_tags, where="token_accuracy")
+    true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="token_accuracy", tags=tags)
     scored = correct = 0
     for gold, pred in zip(true_tags, pred_tags):
         for g, p in zip(gold, pred):
@@ -589,7 +702,7 @@ def _sentence_errors(gold_tags: list, pred_tags: list, tokens: list, index: int)
     return errors
 
 
-def entity_errors(true_tags, pred_tags, tokens) -> list:
+def entity_errors(true_tags, pred_tags, tokens, *, tags: Sequence[str] | None = None) -> list:
     """Classify every entity-level mistake, one record per mistake.
 
     Explained in ``labs/03_ner_finetuning.ipynb``. Entities are read as in
@@ -611,14 +724,14 @@ def entity_errors(true_tags, pred_tags, tokens) -> list:
         ``pred_text``; spans are ``(start, end)`` word indices, end exclusive;
         the side that does not exist is ``None``. Ready for ``pandas.DataFrame``.
     """
-    true_tags, pred_tags, tokens = _check_tag_pairs(true_tags, pred_tags, tokens, where="entity_errors")
+    true_tags, pred_tags, tokens, types = _check_tag_pairs(true_tags, pred_tags, tokens, where="entity_errors", tags=tags)
     errors = []
     for index, (gold, pred, words) in enumerate(zip(true_tags, pred_tags, tokens)):
         errors.extend(_sentence_errors(gold, pred, [str(w) for w in words], index))
     return errors
 
 
-def type_confusion(true_tags, pred_tags) -> dict:
+def type_confusion(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
     """Count gold entity type against predicted type, over spans matched exactly.
 
     Explained in ``labs/03_ner_finetuning.ipynb``. A gold entity and a
@@ -633,8 +746,8 @@ def type_confusion(true_tags, pred_tags) -> dict:
         MISC and ``"none"`` (``pandas.DataFrame(confusion).T`` shows it as a
         table with gold types as rows).
     """
-    true_tags, pred_tags, _ = _check_tag_pairs(true_tags, pred_tags, where="type_confusion")
-    labels = (*ENTITY_TYPES, "none")
+    true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="type_confusion", tags=tags)
+    labels = (*types, "none")
     confusion = {g: {p: 0 for p in labels} for g in labels}
     for gold, pred in zip(true_tags, pred_tags):
         gold_spans = {(s, e): kind for kind, s, e in _entities(gold)}
@@ -644,7 +757,7 @@ def type_confusion(true_tags, pred_tags) -> dict:
     return confusion
 
 
-def worst_sentences(true_tags, pred_tags, tokens, k: int = 5) -> list:
+def worst_sentences(true_tags, pred_tags, tokens, k: int = 5, *, tags: Sequence[str] | None = None) -> list:
     """The ``k`` sentences with the most entity errors (see :func:`entity_errors`), worst first.
 
     Explained in ``labs/03_ner_finetuning.ipynb``. Sentences without errors
@@ -656,9 +769,9 @@ def worst_sentences(true_tags, pred_tags, tokens, k: int = 5) -> list:
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ValueError(f"worst_sentences: k={k!r}; expected a non-negative integer")
-    true_tags, pred_tags, tokens = _check_tag_pairs(true_tags, pred_tags, tokens, where="worst_sentences")
+    true_tags, pred_tags, tokens, types = _check_tag_pairs(true_tags, pred_tags, tokens, where="worst_sentences", tags=tags)
     by_sentence = {}
-    for error in entity_errors(true_tags, pred_tags, tokens):
+    for error in entity_errors(true_tags, pred_tags, tokens, tags=tags):
         by_sentence.setdefault(error["sentence"], []).append(error)
     ranked = sorted(by_sentence.items(), key=lambda item: (-len(item[1]), item[0]))[:k]
     return [{"sentence": index, "num_errors": len(errors), "tokens": tokens[index],
@@ -688,7 +801,7 @@ def highlight_html(tokens, tags) -> str:
     tokens, tags = list(tokens), list(tags)
     if len(tokens) != len(tags):
         raise ValueError(f"highlight_html: {len(tokens)} tokens but {len(tags)} tags; expected one tag per token")
-    check_tags(tags, where="highlight_html")
+    check_tags(tags, allowed=None, where="highlight_html")
     words = [html.escape(str(token)) for token in tokens]
     starts = {start: (kind, end) for kind, start, end in _entities(tags)}
     parts, position = [], 0

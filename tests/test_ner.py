@@ -237,7 +237,7 @@ def test_predict_tags_uses_id2label_eval_mode_no_grad_and_batches(tokenizer):
     assert model.calls == [(False, False, (2, 4)), (False, False, (1, 5))]  # padded per batch only
     default_names = _StubModel({i: f"LABEL_{i}" for i in range(9)})
     assert ner.predict_tags(default_names, tokenizer, [["a"]]) == [["O"]]
-    with pytest.raises(ValueError, match=r"3 labels \(LABEL_0, LABEL_1, LABEL_2\); expected 9"):
+    with pytest.raises(ValueError, match=r"3 labels \(LABEL_0, LABEL_1, LABEL_2\), not named as IOB tags"):
         ner.predict_tags(_StubModel({i: f"LABEL_{i}" for i in range(3)}), tokenizer, [["a"]])
     with pytest.raises(ValueError, match=r"batch_size=0"):
         ner.predict_tags(model, tokenizer, [["a"]], batch_size=0)
