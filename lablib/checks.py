@@ -1,0 +1,63 @@
+"""Argument checks shared by every lablib module: one place, one wording (preface, "How lablib is built").
+
+Each check returns the value it accepted (converted where that is safe) or
+raises an error that names the function, the argument, the bad value and
+what was expected, e.g. ``train: epochs must be an integer >= 1, got 0``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]`` (either end may be None); bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or getattr(value, "ndim", 0):
+        try:
+            if isinstance(value, bool) or int(value) != value:
+                raise TypeError
+            value = int(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: {name} must be an integer, got {value!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else f"in {low}..{high}")
+        raise ValueError(f"{where}: {name} must be an integer {bounds}, got {value}")
+    return value
+
+
+def number(value: Any, name: str, where: str, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite float within the given bounds (open or closed at each end)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        result = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {name} must be a number, got {value!r}") from None
+    too_low = low is not None and (result <= low if low_open else result < low)
+    too_high = high is not None and (result >= high if high_open else result > high)
+    if result != result or result in (float("inf"), float("-inf")) or too_low or too_high:
+        left = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        right = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        raise ValueError(f"{where}: {name} must be a finite number {' and '.join(p for p in (left, right) if p)}, "
+                         f"got {value!r}")
+    return result
+
+
+def fraction(value: Any, name: str, where: str) -> float:
+    """``value`` as a float strictly between 0 and 1 (a share, a probability of masking)."""
+    return number(value, name, where, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def one_of(value: Any, choices: Sequence, name: str, where: str):
+    """``value`` itself, if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def same_length(where: str, **sequences) -> int:
+    """The common length of the named sequences; the error lists every length."""
+    lengths = {name: len(values) for name, values in sequences.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{where}: lengths differ: " + ", ".join(f"{n} has {k}" for n, k in lengths.items()))
+    return next(iter(lengths.values()), 0)
