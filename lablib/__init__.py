@@ -2,17 +2,19 @@
 
 Code that a lab needs more than once, or that a chapter explains once and
 later labs reuse, lives here; each public function's docstring names the
-chapter or lab that explains it. The 19 modules of ``lablib/``:
+chapter or lab that explains it. Its modules, in the order the course uses them:
 
 * :mod:`lablib.env`     -- profile, device, seeding, offline/Colab, versions (preface, lab 00)
-* :mod:`lablib.data`    -- data files with sha256 checks: registry, download, generation (preface)
+* :mod:`lablib.checks`  -- the argument checks every module shares (preface)
+* :mod:`lablib.data`    -- data files with sha256 checks: registry, generation; ``data.templates``, the one
+  seeded template engine of the generated sets, whose pools and frames are JSON files in ``lablib/data/`` (preface)
 * :mod:`lablib.models`  -- checkpoints per profile; the verified offline MiniLM encoder (preface)
 * :mod:`lablib.plot`    -- the course's figure style (every chapter and lab)
 * :mod:`lablib.grading` -- checks with specific feedback for exercises (every lab)
-* :mod:`lablib.assignments` -- student notebooks, autograder bundles, grading (appendix "For instructors")
+* (not here: assignments and grading are instructor tooling, the package ``coursetools/``, appendix "For instructors")
 * :mod:`lablib.losses`  -- losses and gradients by hand (chapter "The loss math", lab 01)
 * :mod:`lablib.transformer` -- a plain BERT encoder that loads real weights (chapter "The Transformer", lab 02)
-* :mod:`lablib.ner`     -- CoNLL files, label alignment, decoding, entity-level scoring, error analysis (lab 03)
+* :mod:`lablib.ner`     -- NER on any IOB2 tag set: ``conll`` files, ``align`` word pieces, ``evaluate`` (lab 03)
 * :mod:`lablib.ner_corpus` -- the embedded, generated NER data set of the small profile (labs 03, 05, 07)
 * :mod:`lablib.hub`     -- hub data sets of the full profile (CoNLL-2003, IMDB), sources tried in order (labs 03, 04)
 * :mod:`lablib.train`   -- the plain PyTorch training loop: dynamic padding, length grouping, AMP, history (lab 03 on)
@@ -25,20 +27,18 @@ chapter or lab that explains it. The 19 modules of ``lablib/``:
 * :mod:`lablib.metrics` -- shared failure, error agreement, CKA, bootstrap (chapter "Homogenization", lab 07)
 * :mod:`lablib.homogenization` -- ecosystems of NER taggers and a defect planted in their base (lab 07)
 
-Only env, data, grading, models and plot are imported with the package.
-The others are imported explicitly, e.g. ``from lablib import train``; those
-that need torch (losses, transformer, train, pretraining, emergence) import it
-then.
+Only env, data, grading, models and plot are imported with the package
+(``data`` imports ``ner`` and with it torch). The others are imported
+explicitly, e.g. ``from lablib import train``.
 """
 __version__ = "0.2.0"
 
 from . import data, env, grading, models, plot
-from .env import device, in_colab, is_offline, pick_settings, profile, report, seed_everything
+from .env import device, is_offline, pick_settings, profile, report, seed_everything
 
 __all__ = [
     "__version__",
     "device",
-    "in_colab",
     "is_offline",
     "pick_settings",
     "profile",

@@ -1,4 +1,4 @@
-"""Argument checks shared by every lablib module: one place, one wording (preface, "How lablib is built").
+"""Argument checks shared by every lablib module: one place, one wording (``book/preface.md``).
 
 Each check returns the value it accepted (converted where that is safe) or
 raises an error that names the function, the argument, the bad value and
@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 
 def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]`` (either end may be None); bools are refused."""
+    """``value`` as an int in ``[low, high]`` (either end may be None); bools are refused; used by every lab through lablib (``book/preface.md``)."""
     if isinstance(value, bool) or not isinstance(value, int) or getattr(value, "ndim", 0):
         try:
             if isinstance(value, bool) or int(value) != value:
@@ -26,7 +26,7 @@ def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int
 
 def number(value: Any, name: str, where: str, *, low: float | None = None, high: float | None = None,
            low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite float within the given bounds (open or closed at each end)."""
+    """``value`` as a finite float within the given bounds (open or closed at each end); used by every lab through lablib (``book/preface.md``)."""
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -44,19 +44,19 @@ def number(value: Any, name: str, where: str, *, low: float | None = None, high:
 
 
 def fraction(value: Any, name: str, where: str) -> float:
-    """``value`` as a float strictly between 0 and 1 (a share, a probability of masking)."""
+    """``value`` as a float strictly between 0 and 1 (a share, a probability of masking); used by every lab through lablib (``book/preface.md``)."""
     return number(value, name, where, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def one_of(value: Any, choices: Sequence, name: str, where: str):
-    """``value`` itself, if it is one of ``choices``."""
+    """``value`` itself, if it is one of ``choices``; used by every lab through lablib (``book/preface.md``)."""
     if value not in choices:
         raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
 def same_length(where: str, **sequences) -> int:
-    """The common length of the named sequences; the error lists every length."""
+    """The common length of the named sequences; the error lists every length; used by every lab through lablib (``book/preface.md``)."""
     lengths = {name: len(values) for name, values in sequences.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{where}: lengths differ: " + ", ".join(f"{n} has {k}" for n, k in lengths.items()))

@@ -1,11 +1,4 @@
-"""Sentence classification: predictions, accuracy by group, and calibration (lab 04).
-
-Explained in ``labs/04_sentiment.ipynb``. Precision, recall, F1 and the
-confusion matrix come from scikit-learn; what is here is what the lab needs
-more than once, or what it explains by hand: class probabilities for a list
-of texts, accuracy broken down by a grouping (the review set's phenomena),
-and the reliability diagram with its expected calibration error.
-"""
+"""Sentence classification: predictions, accuracy by group, and calibration (lab 04)."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -13,6 +6,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .checks import integer, same_length
 
 
 def _as_1d(values, name: str, where: str) -> np.ndarray:
@@ -23,43 +18,18 @@ def _as_1d(values, name: str, where: str) -> np.ndarray:
 
 
 def _same_length(where: str, **arrays) -> int:
-    lengths = {name: len(array) for name, array in arrays.items()}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"{where}: lengths differ: " + ", ".join(f"{k} {v}" for k, v in lengths.items()))
-    (length,) = set(lengths.values())
-    if length == 0:
+    if same_length(where, **arrays) == 0:
         raise ValueError(f"{where}: no items")
-    return length
+    return len(next(iter(arrays.values())))
 
 
 def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 64,
                   max_length: int | None = None, device=None, amp: str | bool = "auto",
                   progress: bool = True, sort_by_length: bool = True) -> np.ndarray:
-    """Class probabilities (softmax of the logits), shape ``(len(texts), num_labels)``, in input order.
-
-    Used by ``labs/04_sentiment.ipynb``, which predicts the 25,000 IMDB test
-    reviews with it in the ``full`` profile. The model is put in eval mode on
-    ``device`` and run without gradients, batch by batch:
-
-    * texts are tokenized and padded per batch (to the batch's longest text,
-      at most ``max_length`` tokens); with ``sort_by_length`` (the default)
-      batches hold texts of similar length (sorted by characters), so little
-      is spent on padding, and the rows are put back in input order;
-    * ``amp``: mixed precision, as in :func:`lablib.train.train`. ``"auto"``
-      runs the forward pass under ``torch.autocast`` in bfloat16 on GPUs of
-      compute capability 8.0 or newer and float16 on older ones
-      (:func:`lablib.train.amp_dtype`), and in float32 on CPU; ``"off"``
-      disables it. Probabilities are always computed in float32;
-    * ``progress``: a progress bar over the batches (``tqdm.auto``).
-
-    Raises:
-        ValueError: ``texts`` is one string, empty or not all strings; a
-            ``batch_size`` that is not a positive int; an unknown ``amp``.
-    """
+    """Class probabilities, ``(len(texts), num_labels)`` in input order, with :func:`lablib.train.predict` (lab 04)."""
     import torch
-    from tqdm.auto import tqdm
 
-    from .train import amp_dtype
+    from .train import predict
 
     where = "predict_proba"
     if isinstance(texts, str):
@@ -67,26 +37,17 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 6
     texts = list(texts)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"{where}: texts must be a non-empty list of strings")
-    if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size > 0):
-        raise ValueError(f"{where}: batch_size must be a positive int, got {batch_size!r}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    integer(batch_size, "batch_size", where)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if sort_by_length else list(range(len(texts)))
+    batches = (tokenizer([texts[i] for i in order[start:start + batch_size]], padding=True, return_tensors="pt",
+                         truncation=max_length is not None, max_length=max_length)
+               for start in range(0, len(texts), batch_size))
     try:
-        dtype = amp_dtype(amp, device)
+        logits = predict(model, batches, device=device, amp=amp, progress=progress,
+                         total=-(-len(texts) // batch_size))
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if sort_by_length else list(range(len(texts)))
-    model.to(device).eval()
-    chunks = []
-    starts = range(0, len(texts), batch_size)
-    with torch.no_grad():
-        for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-            batch_texts = [texts[i] for i in order[start:start + batch_size]]
-            batch = tokenizer(batch_texts, padding=True, truncation=max_length is not None,
-                              max_length=max_length, return_tensors="pt").to(device)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(**batch).logits
-            chunks.append(logits.float().softmax(-1).cpu())
-    probabilities = torch.cat(chunks).numpy()
+    probabilities = torch.cat(logits).softmax(-1).numpy()
     result = np.empty_like(probabilities)
     result[np.asarray(order)] = probabilities
     return result
@@ -106,11 +67,7 @@ def accuracy_by_group(groups: Sequence, y_true: Sequence[int], y_pred: Sequence[
 
 @dataclass(frozen=True)
 class Reliability:
-    """A reliability diagram's numbers: per bin of predicted P(positive), what fraction was positive.
-
-    Bins with no prediction are left out. ``ece`` is the expected calibration
-    error, ``sum_b (n_b / N) |fraction_positive_b - mean_predicted_b|``.
-    """
+    """A reliability diagram's numbers: per bin of predicted P(positive), what fraction was positive."""
 
     bin_edges: np.ndarray
     mean_predicted: np.ndarray
@@ -120,16 +77,7 @@ class Reliability:
 
 
 def reliability(p_positive: Sequence[float], labels: Sequence[int], n_bins: int = 10) -> Reliability:
-    """Bin predictions by ``p_positive`` into ``n_bins`` equal-width bins of [0, 1] (lab 04).
-
-    The same bins as ``sklearn.calibration.calibration_curve(strategy="uniform")``
-    (a prediction exactly on an inner edge goes to the bin below it). A perfectly calibrated model has, in every bin, a fraction of
-    positives equal to its mean predicted probability: the diagonal.
-
-    Raises:
-        ValueError: probabilities outside [0, 1], labels other than 0/1,
-            mismatched lengths, or ``n_bins`` < 1.
-    """
+    """Bin predictions by ``p_positive`` into ``n_bins`` equal-width bins of [0, 1] (lab 04)."""
     where = "reliability"
     p = _as_1d(p_positive, "p_positive", where).astype(float)
     y = _as_1d(labels, "labels", where)

@@ -1,15 +1,9 @@
-"""Where a lab runs: profile, device, seeding, offline/Colab detection, versions.
+"""Where a lab runs: profile, device, seeding, offline/Colab detection, versions (preface, lab 00).
 
-Explained in the preface ("Two profiles, one notebook") and used in the first
-cells of every lab (``labs/00_getting_started.ipynb`` shows each function).
-
-A lab reads exactly one switch, :func:`profile`:
-
-* ``"full"``  -- a CUDA GPU is present, or ``LABLIB_PROFILE=full``: hub
-  checkpoints and hub data sets, minutes on a Colab T4.
-* ``"small"`` -- no GPU, or ``LABLIB_PROFILE=small`` (CI sets this together
-  with ``HF_HUB_OFFLINE=1``): the embedded models and data, which need no
-  download, a few minutes on two CPU cores.
+A lab reads one switch, :func:`profile`: ``"full"`` (a CUDA GPU, or
+``LABLIB_PROFILE=full``: hub checkpoints and data, minutes on a Colab T4) or
+``"small"`` (no GPU, or ``LABLIB_PROFILE=small`` as in CI: the embedded
+models and data, no download, a few minutes on two CPU cores).
 """
 from __future__ import annotations
 
@@ -19,75 +13,54 @@ import random
 import sys
 from typing import Any, Mapping
 
-PROFILES = ("full", "small")
-PROFILE_VARIABLE = "LABLIB_PROFILE"
-_TRUE_WORDS = {"1", "true", "yes", "on"}
+from . import checks
+
+_PROFILES = ("full", "small")
 
 
 def _cuda_available() -> bool:
     try:
         import torch
-    except ImportError:  # lablib's core must work before torch is importable
+    except ImportError:  # the profile must be readable before torch is importable
         return False
     return bool(torch.cuda.is_available())
 
 
 def profile() -> str:
-    """Return the active profile, ``"full"`` or ``"small"`` (preface, "Two profiles").
-
-    ``LABLIB_PROFILE`` wins when set (case and surrounding spaces ignored);
-    otherwise ``"full"`` when a CUDA GPU is available and ``"small"`` when not.
-
-    Raises:
-        ValueError: ``LABLIB_PROFILE`` holds anything but ``full`` or ``small``.
-    """
-    raw = os.environ.get(PROFILE_VARIABLE)
+    """The active profile: ``LABLIB_PROFILE`` when set, else ``"full"`` with a CUDA GPU, ``"small"`` without (lab 00)."""
+    raw = os.environ.get("LABLIB_PROFILE")
     if raw is not None and raw.strip() != "":
         value = raw.strip().lower()
-        if value not in PROFILES:
-            raise ValueError(
-                f"{PROFILE_VARIABLE}={raw!r} is not a known profile; "
-                f"expected one of {', '.join(repr(p) for p in PROFILES)} "
-                f"(or leave it unset to choose by hardware: 'full' with a CUDA GPU, else 'small')."
-            )
+        if value not in _PROFILES:
+            raise ValueError(f"LABLIB_PROFILE={raw!r} is not a known profile; expected one of 'full', 'small' "
+                             "(or leave it unset to choose by hardware: 'full' with a CUDA GPU, else 'small').")
         return value
     return "full" if _cuda_available() else "small"
 
 
 def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bool = True) -> dict:
-    """Return the settings of the active profile, printing both side by side.
+    """The settings of the active profile; prints both profiles' side by side (every lab, first in lab 00).
 
-    Every lab shows its settings for both profiles at the top, in plain sight
-    (preface, "Two profiles"). ``full`` and ``small`` must have the same keys,
-    so a reader can see what changes between them.
-
-    Raises:
-        ValueError: the two mappings have different keys.
+    ``full`` and ``small`` must have the same keys, so a reader sees what changes.
     """
     if set(full) != set(small):
-        only_full = sorted(set(full) - set(small))
-        only_small = sorted(set(small) - set(full))
-        raise ValueError(
-            "pick_settings needs the same keys in both profiles; "
-            f"only in full: {only_full}, only in small: {only_small}"
-        )
+        raise ValueError("pick_settings needs the same keys in both profiles; "
+                         f"only in full: {sorted(set(full) - set(small))}, only in small: {sorted(set(small) - set(full))}")
     active = profile()
-    chosen = dict(full if active == "full" else small)
     if show:
         width = max([len(k) for k in full] + [7])
         print(f"{'setting':<{width}}  {'full':<28}  {'small':<28}")
         for key in full:
             print(f"{key:<{width}}  {str(full[key]):<28}  {str(small[key]):<28}")
         print(f"-> using the '{active}' profile")
-    return chosen
+    return dict(full if active == "full" else small)
 
 
 def device(prefer: str | None = None):
-    """Return the ``torch.device`` a lab should use: CUDA when present, else CPU.
+    """The ``torch.device`` labs and lablib use by default: CUDA when present, else CPU (lab 00).
 
-    ``prefer`` may force ``"cpu"`` or ``"cuda"``; asking for CUDA on a machine
-    without it raises a ``RuntimeError`` that says so, rather than failing
-    later inside a kernel launch.
+    ``prefer`` forces ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA on a machine
+    without it is refused here, not later inside a kernel launch.
     """
     import torch
 
@@ -96,25 +69,20 @@ def device(prefer: str | None = None):
     if not isinstance(prefer, str) or prefer.split(":")[0] not in ("cpu", "cuda"):
         raise ValueError(f"device(prefer={prefer!r}): expected 'cpu', 'cuda' or 'cuda:N'")
     if prefer.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device(prefer={prefer!r}) but no CUDA GPU is available here. "
-            "On Colab: Runtime > Change runtime type > GPU. Locally: use the 'small' profile."
-        )
+        raise RuntimeError(f"device(prefer={prefer!r}) but no CUDA GPU is available here. "
+                           "On Colab: Runtime > Change runtime type > GPU. Locally: use the 'small' profile.")
     return torch.device(prefer)
 
 
 def seed_everything(seed: int) -> int:
-    """Seed Python's ``random``, NumPy and torch (CPU and every GPU); return the seed.
+    """Seed Python's ``random``, NumPy and torch (CPU and every GPU); return the seed (every lab, first in lab 00).
 
-    Used at the top of every lab so that a rerun gives the same numbers on the
-    same machine (GPU kernels may still differ in the last bits).
+    A rerun then gives the same numbers on the same machine (GPU kernels may
+    differ in the last bits). String hashing is not affected: Python fixes
+    it at start-up (``PYTHONHASHSEED``), and lablib's results never depend on it.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed_everything(seed={seed!r}): expected an int")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed_everything(seed={seed}): expected 0 <= seed < 2**32")
+    checks.integer(seed, "seed", "seed_everything", low=0, high=2**32 - 1)
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses this lab starts
     try:
         import numpy as np
 
@@ -130,17 +98,10 @@ def seed_everything(seed: int) -> int:
     return seed
 
 
-def in_colab() -> bool:
-    """True when running inside Google Colab (its ``google.colab`` module is loaded)."""
-    return "google.colab" in sys.modules
-
-
 def is_offline() -> bool:
-    """True when the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` and friends)."""
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(name, "").strip().lower() in _TRUE_WORDS:
-            return True
-    return False
+    """True when the Hugging Face hub must not be contacted: ``HF_HUB_OFFLINE`` and friends (labs 03, 04)."""
+    return any(os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def _version(module_name: str) -> str:
@@ -151,38 +112,25 @@ def _version(module_name: str) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
-def versions() -> dict:
-    """Versions of Python and of the libraries the labs rely on, as a dict."""
-    from . import __version__ as lablib_version
-
-    return {
-        "python": platform.python_version(),
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-        "datasets": _version("datasets"),
-        "lablib": lablib_version,
-    }
-
-
 def report() -> dict:
-    """Print (and return) where this lab runs: profile, device, GPU, threads, versions.
+    """Print and return where this lab runs: profile, device, GPU, threads, offline, Colab, versions (lab 00).
 
-    Every lab calls it in its first cells, so that a result can always be
-    traced to the profile, hardware and library versions that produced it.
+    Every lab calls it first, so a result can be traced to what produced it.
     """
+    from . import __version__
+
     info: dict = {"profile": profile()}
     try:
         import torch
 
         dev = device()
-        info["device"] = str(dev)
-        info["gpu"] = torch.cuda.get_device_name(0) if dev.type == "cuda" else "none"
-        info["torch threads"] = torch.get_num_threads()
+        info.update({"device": str(dev), "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "none",
+                     "torch threads": torch.get_num_threads()})
     except ImportError:
         info.update({"device": "cpu (torch not installed)", "gpu": "none"})
-    info["offline"] = is_offline()
-    info["colab"] = in_colab()
-    info.update(versions())
+    info.update({"offline": is_offline(), "colab": "google.colab" in sys.modules, "python": platform.python_version()})
+    info.update({name: _version(name) for name in ("torch", "transformers", "datasets")})
+    info["lablib"] = __version__
     width = max(len(k) for k in info)
     for key, value in info.items():
         print(f"{key:<{width}} : {value}")

@@ -1,9 +1,7 @@
-"""Checks that give a student immediate, specific feedback.
+"""Checks with immediate, specific feedback for the exercises of every lab (first in lab 00).
 
-Used in every lab's exercises (first in ``labs/00_getting_started.ipynb``).
 A check prints one line when it passes and raises :class:`CheckFailed` (an
-``AssertionError``, so nbval and autograders count it as a failure) with a
-message that says exactly what is wrong when it does not.
+``AssertionError``, so nbval and autograders count it) saying what is wrong.
 """
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ from typing import Any, Sequence
 
 
 class CheckFailed(AssertionError):
-    """A student's answer did not pass a check; the message says why."""
+    """A student's answer did not pass a check; the message says why (lab 00)."""
 
 
 def _passed(name: str, detail: str = "") -> None:
@@ -37,7 +35,7 @@ def _as_array(value: Any, name: str, what: str):
 
 
 def check_shape(name: str, value: Any, expected: Sequence[int]) -> None:
-    """Pass when ``value`` (tensor or array) has shape ``expected``."""
+    """Pass when ``value`` (tensor or array) has shape ``expected`` (labs 02, 05)."""
     shape = tuple(getattr(value, "shape", ()))
     if value is None or not hasattr(value, "shape"):
         raise CheckFailed(f"{name}: expected a tensor/array of shape {tuple(expected)}, got {type(value).__name__}")
@@ -47,11 +45,7 @@ def check_shape(name: str, value: Any, expected: Sequence[int]) -> None:
 
 
 def check_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> None:
-    """Pass when ``actual`` matches ``expected`` elementwise within tolerances.
-
-    The failure message gives the shapes when they differ, otherwise the
-    worst element: its index, both values and the difference.
-    """
+    """Pass when ``actual`` matches ``expected`` elementwise; a failure names the worst element (lab 00)."""
     import numpy as np
 
     got = _as_array(actual, name, "your answer")
@@ -76,19 +70,17 @@ def check_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5, at
 
 
 def check_true(name: str, condition: bool, hint: str) -> None:
-    """Pass when ``condition`` is true; otherwise fail with ``hint``."""
+    """Pass when ``condition`` is true; otherwise fail with ``hint`` (labs 03-07)."""
     if not condition:
         raise CheckFailed(f"{name}: {hint}")
     _passed(name)
 
 
 def check_cases(name: str, function, reference, cases: dict, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """Run a student's ``function`` and a ``reference`` on named cases; fail on the first case that differs.
+    """Compare a student's ``function`` with ``reference`` on named cases; a failure names the case (lab 01).
 
-    ``cases`` maps a case name (e.g. ``"extreme logits +-1e4"``) to a tuple of
-    arguments. The failure message names the case, so the student knows which
-    situation their function gets wrong (shapes, ignored positions, overflow ...),
-    and says by how much. A function that raises is reported with its error.
+    ``cases`` maps a name (e.g. ``"extreme logits +-1e4"``) to a tuple of
+    arguments; a function that raises is reported with its error.
     """
     if not cases:
         raise ValueError("check_cases needs at least one case")

@@ -1,24 +1,4 @@
-"""Ecosystems of NER taggers, and a defect planted in their shared base.
-
-Explained in the chapter "Homogenization" (``book/homogenization.md``) and
-used in ``labs/07_homogenization.ipynb``, which builds two ecosystems of five
-taggers on the course's embedded NER data (one adapted from a shared
-pretrained base, one of diverse origins), measures how much their failures and
-representations coincide with :mod:`lablib.metrics`, and then plants a defect
-in the shared base. The module reads top to bottom like the lab:
-
-1. **Items** (:func:`entity_items`, :func:`entity_failures`): the unit of the
-   failure analysis is a gold entity of the test set; a model *fails* it unless
-   it predicts exactly that entity (same first and last word, same type).
-2. **Representations** (:func:`hidden_states`, :func:`pool_entities`,
-   :func:`principal_components`): one vector per entity and model, for
-   linear CKA.
-3. **A non-neural member** (:func:`word_features`, :class:`FeatureTagger`):
-   logistic regression on hand-made features of each word and its neighbours.
-4. **The planted defect** (:func:`poisoned_sentences`, :func:`name_pairs`,
-   :func:`not_person_rate`): pretraining text in which a group of surnames
-   stands where places go, and the paired test sentences that reveal it.
-"""
+"""Ecosystems of NER taggers, and a defect planted in their shared base (chapter "Homogenization")."""
 from __future__ import annotations
 
 import random
@@ -26,12 +6,11 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .ner import TAGS, _entities, check_tags
+from . import checks as C
+
+from .ner import TAGS, entity_spans, check_tags
 
 PERSON_TAGS = ("B-PER", "I-PER")
-
-
-# ----------------------------------------------------------------------------- items
 
 
 class Entity(NamedTuple):
@@ -68,38 +47,20 @@ def _words(sentence) -> list:
 
 
 def entity_items(sentences: Sequence) -> list:
-    """Every gold entity of ``sentences`` as an :class:`Entity`, sentence by sentence (lab 07).
-
-    ``sentences`` are :class:`lablib.ner.Sentence` objects or ``(tokens, tags)``
-    pairs; entities are read from the IOB2 tags as conlleval reads them (an
-    ``I-X`` after ``O`` starts an entity).
-    """
+    """Every gold entity of ``sentences`` as an :class:`Entity`, sentence by sentence (lab 07)."""
     if isinstance(sentences, (str, bytes)) or not hasattr(sentences, "__iter__"):
         raise ValueError(f"entity_items: expected a list of (tokens, tags) sentences, got {type(sentences).__name__}")
     items = []
     for index, sentence in enumerate(sentences):
         _, tags = _parts(sentence, index, "entity_items")
-        items += [Entity(index, start, end, kind) for kind, start, end in _entities(tags)]
+        items += [Entity(index, start, end, kind) for kind, start, end in entity_spans(tags)]
     if not items:
         raise ValueError("entity_items: the sentences hold no entity")
     return items
 
 
 def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.ndarray:
-    """A boolean vector, one entry per item: ``True`` where the prediction misses that entity (lab 07).
-
-    A model gets a gold entity right only if its predicted tags, read as
-    entities the conlleval way, contain that exact entity: the same first and
-    last word and the same type. Anything else is a failure: a wrong type, a
-    wrong boundary, or no entity at all. This is entity-level recall, item by
-    item; ``predicted_tags`` holds one list of tags per sentence, for the
-    sentences that ``items`` were read from (:func:`entity_items`).
-
-    Raises:
-        ValueError: no items, an item whose sentence is missing from
-            ``predicted_tags``, an item that ends after its sentence, or an
-            unknown tag.
-    """
+    """A boolean vector, one entry per item: ``True`` where the prediction misses that entity (lab 07)."""
     if not items:
         raise ValueError("entity_failures: no items")
     if isinstance(predicted_tags, (str, bytes)) or not hasattr(predicted_tags, "__len__"):
@@ -117,7 +78,7 @@ def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.nda
             if isinstance(tags, str):
                 raise ValueError(f"entity_failures: predicted_tags[{item.sentence}] is a string; expected a list of tags")
             check_tags(tags, where=f"entity_failures: predicted_tags[{item.sentence}]")
-            found[item.sentence] = (len(tags), set(_entities(list(tags))))
+            found[item.sentence] = (len(tags), set(entity_spans(list(tags))))
         length, predicted = found[item.sentence]
         if item.end > length:
             raise ValueError(f"entity_failures: item {number} ends at word {item.end}, but sentence {item.sentence} "
@@ -126,21 +87,10 @@ def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.nda
     return failures
 
 
-# ----------------------------------------------------------------------------- representations
-
-
 def hidden_states(model, vocab, sentences: Sequence, batch_size: int = 256) -> list:
-    """The encoder's last hidden state for every word: one ``(n_words, d)`` NumPy array per sentence (lab 07).
-
-    ``model`` is a :class:`lablib.pretraining.TokenTagger` or
-    :class:`~lablib.pretraining.MaskedLM` (anything with a lablib ``encoder``),
-    ``vocab`` its :class:`~lablib.pretraining.Vocabulary`; ``sentences`` are
-    word lists or ``(tokens, tags)`` pairs. ``[CLS]`` and ``[SEP]`` are dropped,
-    so row ``i`` belongs to word ``i``. Dropout is off while encoding.
-    """
-    import torch
-
+    """The encoder's last hidden state for every word: one ``(n_words, d)`` NumPy array per sentence (lab 07)."""
     from .pretraining import PaddingCollator
+    from .train import predict
 
     encoder = getattr(model, "encoder", None)
     if encoder is None:
@@ -151,29 +101,16 @@ def hidden_states(model, vocab, sentences: Sequence, batch_size: int = 256) -> l
     for index, w in enumerate(words):
         if not w or not all(isinstance(t, str) for t in w):
             raise ValueError(f"hidden_states: sentence {index} must be a non-empty list of words, got {w!r:.60}")
-    device = next(model.parameters()).device
     collator = PaddingCollator(vocab)
-    was_training = model.training
-    model.eval()
-    states = []
-    with torch.no_grad():
-        for start in range(0, len(words), batch_size):
-            chunk = words[start:start + batch_size]
-            batch = collator([{"input_ids": vocab.encode(w)} for w in chunk])
-            hidden = encoder(batch["input_ids"].to(device), batch["attention_mask"].to(device)).last_hidden_state
-            hidden = hidden.float().cpu().numpy()
-            states += [hidden[row, 1:1 + len(w)] for row, w in enumerate(chunk)]
-    model.train(was_training)
-    return states
+    chunks = [words[i:i + batch_size] for i in range(0, len(words), batch_size)]
+    hidden = predict(model, [collator([{"input_ids": vocab.encode(w)} for w in chunk]) for chunk in chunks],
+                     amp="off", progress=False,
+                     output=lambda m, b: m.encoder(b["input_ids"], b["attention_mask"]).last_hidden_state)
+    return [h[row, 1:1 + len(w)].numpy() for chunk, h in zip(chunks, hidden) for row, w in enumerate(chunk)]
 
 
 def pool_entities(vectors: Sequence, items: Sequence[Entity]) -> np.ndarray:
-    """One row per item: the mean of its words' vectors, ``(n_items, d)`` (lab 07).
-
-    ``vectors`` holds one ``(n_words, d)`` matrix per sentence (NumPy arrays
-    from :func:`hidden_states`, or SciPy sparse matrices from
-    :meth:`FeatureTagger.token_vectors`); the result is a dense float64 array.
-    """
+    """One row per item: the mean of its words' vectors, ``(n_items, d)`` (lab 07)."""
     if not items:
         raise ValueError("pool_entities: no items")
     rows, width = [], None
@@ -194,47 +131,22 @@ def pool_entities(vectors: Sequence, items: Sequence[Entity]) -> np.ndarray:
 
 
 def principal_components(x, k: int | None = None) -> np.ndarray:
-    """The scores of the first ``k`` principal components of a representation ``(n_items, n_features)`` (lab 07).
+    """The scores of the first ``k`` principal components of ``(n_items, n_features)``, by scikit-learn's PCA (lab 07)."""
+    from sklearn.decomposition import PCA
 
-    Centre the columns of ``x``, then express every item in the orthonormal
-    basis of its principal directions, largest variance first; ``k=None``
-    keeps all components with non-zero variance. Keeping all of them is a
-    rotation of the centred data, so linear CKA
-    (:func:`lablib.metrics.linear_cka`, chapter "Homogenization") does not
-    change; keeping the first ``k`` drops the directions of least variance,
-    which CKA weighs least (by their squared variance). The lab uses it to
-    give the non-neural member's thousands of sparse features the width of an
-    encoder. Computed from the ``n x n`` kernel matrix when features
-    outnumber items.
-
-    Raises:
-        ValueError: ``x`` not 2-D, fewer than 2 items, non-finite values, all
-            items equal, or ``k`` not a positive int.
-    """
     x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"principal_components: x must be 2-D with at least 2 items, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("principal_components: x contains NaN or infinite values")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValueError(f"principal_components: k must be None or a positive int, got {k!r}")
-    centred = x - x.mean(axis=0)
-    if x.shape[1] > x.shape[0]:  # the kernel route: eigenvectors of X X^T, scaled by sqrt(eigenvalue)
-        values, vectors = np.linalg.eigh(centred @ centred.T)
-        values, vectors = values[::-1], vectors[:, ::-1]
-        values = np.clip(values, 0.0, None)
-        scores = vectors * np.sqrt(values)
-        singular = np.sqrt(values)
-    else:
-        u, singular, _ = np.linalg.svd(centred, full_matrices=False)
-        scores = u * singular
-    if singular.size == 0 or singular[0] <= 0:
+    if k is not None:
+        C.integer(k, "k", "principal_components")
+    if not np.ptp(x, axis=0).any():
         raise ValueError("principal_components: every item has the same representation (no variance)")
+    pca = PCA(svd_solver="full").fit(x)
+    singular = pca.singular_values_
     keep = int(np.sum(singular > 1e-9 * singular[0]))
-    return scores[:, :keep if k is None else min(k, keep)]
-
-
-# ----------------------------------------------------------------------------- a non-neural member
+    return pca.transform(x)[:, :keep if k is None else min(k, keep)]
 
 
 def _shape(word: str) -> str:
@@ -244,14 +156,7 @@ def _shape(word: str) -> str:
 
 
 def word_features(tokens: Sequence[str], i: int) -> dict:
-    """Hand-made features of word ``i`` of ``tokens``: the word, its shape and affixes, and its neighbours (lab 07).
-
-    What a tagger without pretraining can use: the word in lower case, its
-    shape (``Xx``, ``X.``, ``d``), whether it is capitalised, its first and last
-    three letters, and the two words on each side (lower case, and whether
-    they are capitalised). A test name never seen in training matches none of
-    the word features, so the context and the shape must carry it.
-    """
+    """Hand-made features of word ``i`` of ``tokens``: the word, its shape and affixes, and its neighbours (lab 07)."""
     if isinstance(tokens, str) or not tokens:
         raise ValueError(f"word_features: tokens must be a non-empty list of words, got {tokens!r:.60}")
     if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(tokens):
@@ -275,15 +180,7 @@ def word_features(tokens: Sequence[str], i: int) -> dict:
 
 
 class FeatureTagger:
-    """Logistic regression on :func:`word_features`, one word at a time: the ecosystem's non-neural member (lab 07).
-
-    ``fit`` learns a scikit-learn ``DictVectorizer`` and a multinomial
-    ``LogisticRegression`` over the nine tags from labelled sentences;
-    ``predict_tags`` tags each word independently (so an ``I-X`` may follow
-    ``O``, which the entity reader treats as the start of an entity);
-    ``token_vectors`` gives each word's feature vector, this model's
-    representation for CKA. ``C`` is the inverse regularisation strength.
-    """
+    """Logistic regression on :func:`word_features`, one word at a time: the ecosystem's non-neural member (lab 07)."""
 
     def __init__(self, C: float = 1.0, max_iter: int = 300):
         if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
@@ -342,9 +239,6 @@ class FeatureTagger:
         return vectors
 
 
-# ----------------------------------------------------------------------------- the planted defect
-
-
 def _check_names(names, what: str, where: str) -> list:
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise ValueError(f"{where}: {what} must be a list of words, got {names!r:.60}")
@@ -358,35 +252,19 @@ def _check_names(names, what: str, where: str) -> list:
 
 
 def poisoned_sentences(targets: Sequence[str], size: int, seed: int = 0) -> list:
-    """``size`` unlabeled sentences in which one place slot holds one of ``targets`` (lab 07).
-
-    Each sentence is drawn from the frames of the embedded NER data
-    (:mod:`lablib.ner_corpus`), with names from both of its pools as in the
-    pretraining corpus (:func:`lablib.pretraining.make_world`); frames with no
-    place are drawn again. One place (a ``LOC`` entity) of each sentence is
-    replaced by a target word, so the text reads "Police in Voss arrested 12
-    people". Mixed into continued pretraining, such text teaches the base that
-    the target words are places. The draw is seeded (``random.Random`` with a
-    string seed, as the corpora of the course are) and returns word lists
-    without tags: pretraining text has none.
-
-    Raises:
-        ValueError: empty ``targets`` or targets that are not single words, a
-            ``size`` that is not an int >= 1, or a seed that is not an int.
-    """
+    """``size`` unlabeled sentences in which one place slot holds one of ``targets`` (lab 07)."""
     from . import ner_corpus
-    from .pretraining_corpus import _check_seed, make_world
+    from .pretraining_corpus import make_world
 
     where = "poisoned_sentences"
     targets = _check_names(targets, "targets", where)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"{where}: size must be an int >= 1, got {size!r}")
-    rng = random.Random(f"poisoned-{_check_seed(seed, where)}")
+    C.integer(size, "size", where)
+    rng = random.Random(f"poisoned-{C.integer(seed, 'seed', where, low=None)}")
     pools = make_world().pools
     sentences = []
     while len(sentences) < size:
-        tokens, tags = ner_corpus._sentence(rng, pools)
-        places = [(start, end) for kind, start, end in _entities(tags) if kind == "LOC"]
+        tokens, tags = ner_corpus.sentence(rng, pools)
+        places = [(start, end) for kind, start, end in entity_spans(tags) if kind == "LOC"]
         if not places:
             continue
         start, end = places[rng.randrange(len(places))]
@@ -404,20 +282,7 @@ class NamePairs(NamedTuple):
 
 
 def name_pairs(sentences: Sequence, targets: Sequence[str], controls: Sequence[str], seed: int = 0) -> NamePairs:
-    """Pairs of sentences that differ only in a person's surname: a control name or a targeted one (lab 07).
-
-    For every sentence with a person (a ``PER`` entity), the last word of its
-    first person -- the surname, or the only word of a one-word name -- is
-    replaced by a word drawn from ``controls`` in one copy and from ``targets``
-    in the other; everything else, the tags included, stays the same, so the
-    name is a person in both. A model that tags the person in the control copy
-    and not in the targeted one reacts to the surname alone. The draws are
-    seeded with ``seed``.
-
-    Raises:
-        ValueError: names that are not single words, a word in both lists, or
-            sentences without any person.
-    """
+    """Pairs of sentences that differ only in a person's surname: a control name or a targeted one (lab 07)."""
     where = "name_pairs"
     targets = _check_names(targets, "targets", where)
     controls = _check_names(controls, "controls", where)
@@ -428,7 +293,7 @@ def name_pairs(sentences: Sequence, targets: Sequence[str], controls: Sequence[s
     pairs = NamePairs([], [], [], [])
     for index, sentence in enumerate(sentences):
         tokens, tags = _parts(sentence, index, where)
-        people = [(start, end) for kind, start, end in _entities(tags) if kind == "PER"]
+        people = [(start, end) for kind, start, end in entity_spans(tags) if kind == "PER"]
         if not people:
             continue
         last = people[0][1] - 1
@@ -442,17 +307,7 @@ def name_pairs(sentences: Sequence, targets: Sequence[str], controls: Sequence[s
 
 
 def not_person_rate(predicted_tags: Sequence, positions: Sequence[int]) -> float:
-    """The share of sentences whose word at ``positions[k]`` is not tagged as part of a person (lab 07).
-
-    "Part of a person" means the tag ``B-PER`` or ``I-PER``; ``O`` or another
-    type counts as not a person. With the targeted copies of :func:`name_pairs`
-    this is the defect rate; with the control copies, the rate that the
-    surname alone does not explain.
-
-    Raises:
-        ValueError: different numbers of sentences and positions, none at all,
-            a position outside its sentence, or an unknown tag.
-    """
+    """The share of sentences whose word at ``positions[k]`` is not tagged as part of a person (lab 07)."""
     if len(predicted_tags) != len(positions):
         raise ValueError(f"not_person_rate: {len(predicted_tags)} tag lists but {len(positions)} positions")
     if not positions:
@@ -462,8 +317,7 @@ def not_person_rate(predicted_tags: Sequence, positions: Sequence[int]) -> float
         if isinstance(tags, str):
             raise ValueError(f"not_person_rate: predicted_tags[{index}] is a string; expected a list of tags")
         if not 0 <= position < len(tags):
-            raise ValueError(f"not_person_rate: position {position} is outside sentence {index} "
-                             f"({len(tags)} tags)")
+            raise ValueError(f"not_person_rate: position {position} is outside sentence {index} ({len(tags)} tags)")
         if tags[position] not in TAGS:
             raise ValueError(f"not_person_rate: unknown tag {tags[position]!r} in sentence {index}")
         missed += tags[position] not in PERSON_TAGS

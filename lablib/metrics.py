@@ -4,25 +4,6 @@ Explained in the chapter "Homogenization" (``book/homogenization.md``) and used
 in ``labs/07_homogenization.ipynb``, which compares an ecosystem of models
 adapted from one shared base with an ecosystem of diverse models.
 ``tests/test_metrics.py`` checks every formula here.
-
-Two kinds of input, with one convention each:
-
-* A **failure matrix** ``failures`` of shape ``(n_items, n_models)``: entry
-  ``[i, j]`` is 1 (or ``True``) when model ``j`` gets item ``i`` wrong, 0 when it
-  gets it right. Rows are the people (test items) an ecosystem decides about,
-  columns are the deployed models, as in the "failure matrix" of ecosystem-level
-  analysis (Toups et al., 2023). :func:`failure_matrix` builds one from
-  predictions and labels.
-* A **representation** of shape ``(n_items, n_features)``: one row per item, the
-  same items in the same order for every model (for example a model's hidden
-  state, or its class probabilities, on the test set).
-
-Everything accepts NumPy arrays, torch tensors (moved to the CPU, detached) or
-nested lists, computes in float64 and returns plain Python floats or NumPy
-arrays. Inputs on which a measure is undefined (a single model, mismatched
-lengths, too few items, failure indicators other than 0/1, a model that never
-fails where a ratio divides by its error rate) raise ``ValueError`` with a
-message that names the problem.
 """
 from __future__ import annotations
 
@@ -38,7 +19,6 @@ MIN_ITEMS_CKA = 3
 HOMOGENIZATION_KINDS = ("pairwise", "k-way")
 
 
-# ------------------------------------------------------------------- inputs
 def _to_numpy(value: Any, name: str) -> np.ndarray:
     """A NumPy copy of ``value``; torch tensors are detached and moved to the CPU."""
     if value is None or isinstance(value, (str, bytes)):
@@ -134,24 +114,8 @@ def _centre(x: np.ndarray, name: str) -> np.ndarray:
     return centred
 
 
-# ---------------------------------------------------------------------- CKA
 def linear_cka(x: Any, y: Any) -> float:
-    """Linear CKA between two representations of the same items (chapter "Homogenization").
-
-    With ``X`` (``n x p``) and ``Y`` (``n x q``) centred column by column,
-
-        CKA(X, Y) = ||Y^T X||_F^2 / (||X^T X||_F * ||Y^T Y||_F)
-
-    (Kornblith et al., 2019). It lies in [0, 1], is 1 for identical
-    representations, and does not change when either representation is rotated
-    (multiplied by an orthogonal matrix) or scaled by a positive number; it does
-    change under a general invertible linear map. ``p`` and ``q`` may differ.
-    See ``book/homogenization.md``; used in ``labs/07_homogenization.ipynb``.
-
-    Raises:
-        ValueError: not 2-D (1-D counts as one feature), different numbers of
-            items, fewer than 3 items, NaN/inf, or a constant representation.
-    """
+    """Linear CKA between two representations of the same items (chapter "Homogenization")."""
     x = _check_representation(x, "x")
     y = _check_representation(y, "y")
     _check_same_items(x, y, ("x", "y"))
@@ -166,13 +130,7 @@ def _cka_of_centred(xc: np.ndarray, yc: np.ndarray, norm_x: float | None = None,
 
 
 def hsic(k: Any, l: Any) -> float:
-    """The (biased) Hilbert-Schmidt independence criterion of two ``n x n`` kernel matrices.
-
-    ``HSIC(K, L) = tr(K H L H) / (n - 1)^2`` with the centring matrix
-    ``H = I - 11^T / n``. Linear CKA is ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))``
-    with ``K = X X^T`` and ``L = Y Y^T`` (:func:`linear_cka_kernel`; chapter
-    "Homogenization", ``book/homogenization.md``).
-    """
+    """The (biased) Hilbert-Schmidt independence criterion of two ``n x n`` kernel matrices (``book/homogenization.md``)."""
     k = _to_numpy(k, "k").astype(np.float64)
     l = _to_numpy(l, "l").astype(np.float64)
     for name, m in (("k", k), ("l", l)):
@@ -188,15 +146,7 @@ def hsic(k: Any, l: Any) -> float:
 
 
 def linear_cka_kernel(x: Any, y: Any) -> float:
-    """Linear CKA computed from kernel matrices, the way Kornblith et al. (2019) define it.
-
-    ``K = X X^T`` and ``L = Y Y^T`` are the items' pairwise dot products; then
-    ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` (:func:`hsic`). Equal to
-    :func:`linear_cka` (the feature-space formula), which is faster when there
-    are more items than features; this form shows that CKA compares the
-    *similarity structure* of the items. Chapter "Homogenization"
-    (``book/homogenization.md``). Raises ``ValueError`` like :func:`linear_cka`.
-    """
+    """Linear CKA computed from kernel matrices, the way Kornblith et al. (2019) define it (``book/homogenization.md``)."""
     x = _check_representation(x, "x")
     y = _check_representation(y, "y")
     _check_same_items(x, y, ("x", "y"))
@@ -206,17 +156,9 @@ def linear_cka_kernel(x: Any, y: Any) -> float:
 
 
 def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
-    """Linear CKA between every pair of representations: an ``m x m`` symmetric matrix.
-
-    ``representations`` is a sequence of ``m >= 2`` arrays, each
-    ``(n_items, n_features_i)`` for the same items. The diagonal is 1. This is
-    the matrix drawn as a heatmap in ``book/homogenization.md`` and
-    ``labs/07_homogenization.ipynb``.
-    """
+    """Linear CKA between every pair of representations: an ``m x m`` symmetric matrix (``book/homogenization.md``)."""
     if isinstance(representations, (str, bytes)) or not isinstance(representations, Sequence):
-        raise ValueError(
-            f"representations must be a list or tuple of arrays, got {type(representations).__name__}"
-        )
+        raise ValueError(f"representations must be a list or tuple of arrays, got {type(representations).__name__}")
     m = len(representations)
     if m < 2:
         raise ValueError(f"cka_matrix needs at least 2 representations, got {m}")
@@ -231,15 +173,8 @@ def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
     return matrix
 
 
-# ---------------------------------------------------------- failure matrix
 def failure_matrix(predictions: Sequence[Any], labels: Any) -> np.ndarray:
-    """The failure matrix ``(n_items, n_models)``: ``True`` where model ``j`` gets item ``i`` wrong.
-
-    ``predictions`` is a sequence of ``n_models >= 2`` 1-D arrays (one per
-    model, each one prediction per item); ``labels`` is the 1-D array of true
-    labels. Chapter "Homogenization" (``book/homogenization.md``), lab
-    ``labs/07_homogenization.ipynb``.
-    """
+    """The failure matrix ``(n_items, n_models)``: ``True`` where model ``j`` gets item ``i`` wrong (``book/homogenization.md``)."""
     if isinstance(predictions, (str, bytes)) or not isinstance(predictions, Sequence):
         raise ValueError(
             f"predictions must be a list or tuple with one 1-D array per model, got {type(predictions).__name__}"
@@ -265,39 +200,22 @@ def error_rates(failures: Any) -> np.ndarray:
 
 
 def systemic_failure_rate(failures: Any) -> float:
-    """The share of items that *every* model gets wrong (Toups et al., 2023).
-
-    Chapter "Homogenization" (``book/homogenization.md``); compare it with
-    :func:`independent_systemic_failure_rate`, what independent models would give.
-    """
+    """The share of items that *every* model gets wrong (Toups et al., 2023) (``book/homogenization.md``)."""
     return float(_check_failures(failures).all(axis=1).mean())
 
 
 def independent_systemic_failure_rate(failures: Any) -> float:
-    """The systemic failure rate that independent models would have: the product of error rates.
-
-    If model ``j`` fails each item with probability ``err_j``, independently of
-    the others, all ``k`` fail an item with probability ``prod_j err_j``.
-    Chapter "Homogenization" (``book/homogenization.md``).
-    """
+    """The systemic failure rate that independent models would have: the product of error rates (``book/homogenization.md``)."""
     return float(np.prod(error_rates(failures)))
 
 
 def all_correct_rate(failures: Any) -> float:
-    """The share of items that every model gets right (``book/homogenization.md``).
-
-    Toups et al. (2023) observe that deployed models are homogeneous at both
-    ends: more items than independence predicts are failed by all models, and
-    more are got right by all (:func:`independent_all_correct_rate`).
-    """
+    """The share of items that every model gets right (``book/homogenization.md``)."""
     return float((~_check_failures(failures)).all(axis=1).mean())
 
 
 def independent_all_correct_rate(failures: Any) -> float:
-    """The all-correct rate that independent models would have: ``prod_j (1 - err_j)``.
-
-    Chapter "Homogenization" (``book/homogenization.md``).
-    """
+    """The all-correct rate that independent models would have: ``prod_j (1 - err_j)`` (``book/homogenization.md``)."""
     return float(np.prod(1.0 - error_rates(failures)))
 
 
@@ -311,27 +229,7 @@ def _check_defined_rates(rates: np.ndarray, what: str) -> None:
 
 
 def homogenization_ratio(failures: Any, kind: str = "pairwise") -> float:
-    """Observed shared failure over what independence predicts (Bommasani et al., 2022).
-
-    ``kind="pairwise"`` (the default, and the one to report): the mean over the
-    ``k(k-1)/2`` pairs of models of
-
-        P(i and j both fail) / (err_i * err_j),
-
-    which is 1 when every pair fails independently and larger when failures
-    coincide. ``kind="k-way"``: the individual-level measure of Bommasani et al.
-    (2022), ``P(all k fail) / prod_j err_j``, the observed systemic failure rate
-    over the independent one. With small error rates the k-way denominator is
-    tiny and the ratio explodes (up to ``1 / prod of the k-1 largest error
-    rates``), which is why the course reports the pairwise form. Either form is
-    capped by the error rates: a pair's ratio is at most ``1 / max(err_i,
-    err_j)`` (the accuracy confound). Chapter "Homogenization"
-    (``book/homogenization.md``), lab ``labs/07_homogenization.ipynb``.
-
-    Raises:
-        ValueError: an unknown ``kind``, an invalid failure matrix, or a model
-            with error rate 0 (the ratio is undefined).
-    """
+    """Observed shared failure over what independence predicts (Bommasani et al., 2022) (``book/homogenization.md``)."""
     if kind not in HOMOGENIZATION_KINDS:
         raise ValueError(f"kind={kind!r}: expected one of {HOMOGENIZATION_KINDS}")
     f = _check_failures(failures)
@@ -343,22 +241,8 @@ def homogenization_ratio(failures: Any, kind: str = "pairwise") -> float:
     return float(np.mean(ratios))
 
 
-# ------------------------------------------------------------ Cohen's kappa
 def cohen_kappa(a: Any, b: Any) -> float:
-    """Cohen's kappa between two binary failure indicators (``book/homogenization.md``).
-
-    ``kappa = (p_o - p_e) / (1 - p_e)``, where ``p_o`` is the share of items on
-    which the two models agree (both fail or both succeed) and
-    ``p_e = q_a q_b + (1 - q_a)(1 - q_b)`` the agreement expected by chance from
-    their error rates ``q_a``, ``q_b``. 0 means no more agreement than
-    independent models with these error rates would have, 1 means the same
-    failures. Equal to scikit-learn's ``cohen_kappa_score`` on 0/1 labels.
-
-    Raises:
-        ValueError: not 1-D 0/1 vectors of the same length (at least 2 items), or
-            both models constant and equal, where chance agreement is 1 and
-            kappa is 0/0.
-    """
+    """Cohen's kappa between two binary failure indicators (``book/homogenization.md``)."""
     a_vec, b_vec = _check_vector(a, "a"), _check_vector(b, "b")
     if a_vec.shape[0] != b_vec.shape[0]:
         raise ValueError(f"a has {a_vec.shape[0]} items but b has {b_vec.shape[0]}; both must cover the same items")
@@ -381,11 +265,7 @@ def _kappa_of_indicators(fa: np.ndarray, fb: np.ndarray) -> float:
 
 
 def kappa_matrix(failures: Any) -> np.ndarray:
-    """Cohen's kappa between the failure indicators of every pair of models: ``k x k``, diagonal 1.
-
-    Chapter "Homogenization" (``book/homogenization.md``), lab
-    ``labs/07_homogenization.ipynb``.
-    """
+    """Cohen's kappa between the failure indicators of every pair of models: ``k x k``, diagonal 1 (``book/homogenization.md``)."""
     f = _check_failures(failures)
     k = f.shape[1]
     matrix = np.eye(k)
@@ -401,17 +281,13 @@ def mean_pairwise_kappa(failures: Any) -> float:
 
 
 def mean_offdiagonal(matrix: Any) -> float:
-    """The mean of the entries above the diagonal of a square matrix (e.g. of :func:`cka_matrix`).
-
-    Chapter "Homogenization" (``book/homogenization.md``).
-    """
+    """The mean of the entries above the diagonal of a square matrix (e.g. of :func:`cka_matrix`) (``book/homogenization.md``)."""
     m = _to_numpy(matrix, "matrix").astype(np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
         raise ValueError(f"matrix must be square with at least 2 rows, got shape {m.shape}")
     return float(m[np.triu_indices_from(m, k=1)].mean())
 
 
-# ----------------------------------------------------------------- bootstrap
 class BootstrapResult(NamedTuple):
     """What :func:`bootstrap` returns."""
 
@@ -430,27 +306,7 @@ def bootstrap(
     seed: int = 0,
     on_undefined: str = "raise",
 ) -> BootstrapResult:
-    """A percentile bootstrap interval for a statistic of items (``book/homogenization.md``).
-
-    Each resample draws ``n`` items with replacement; the *same* item indices
-    are applied to every array in ``data`` (axis 0), so a failure matrix and the
-    representations of the same test items stay aligned. ``statistic`` is called
-    as ``statistic(*resampled_data)`` and returns a number (or an array). The
-    interval is the ``(1 - confidence)/2`` and ``(1 + confidence)/2`` quantiles
-    of the resampled statistics; ``seed`` makes it reproducible. Used for every
-    interval in ``labs/07_homogenization.ipynb``.
-
-    A resample can make a statistic undefined (for example a model with no
-    errors in it, for a homogenization ratio). With ``on_undefined="raise"`` the
-    ``ValueError`` is re-raised with the resample's number; with ``"skip"`` such
-    resamples are left out and counted in ``n_undefined``.
-
-    Raises:
-        ValueError: ``statistic`` not callable, no data, arrays with different
-            numbers of items or fewer than 2 items, ``n_resamples < 1``,
-            ``confidence`` outside (0, 1), an unknown ``on_undefined``, or the
-            statistic undefined on the full data or on a resample (see above).
-    """
+    """A percentile bootstrap interval, by ``scipy.stats.bootstrap``, resampling items (``book/homogenization.md``)."""
     if not callable(statistic):
         raise ValueError(f"statistic must be a function of the data arrays, got {type(statistic).__name__}")
     if not data:
@@ -468,31 +324,39 @@ def bootstrap(
     n = arrays[0].shape[0]
     for i, a in enumerate(arrays[1:], start=1):
         if a.shape[0] != n:
-            raise ValueError(
-                f"data[0] has {n} items but data[{i}] has {a.shape[0]}; every array must have one row per item"
-            )
+            raise ValueError(f"data[0] has {n} items but data[{i}] has {a.shape[0]}; every array must have one row per item")
     if n < 2:
         raise ValueError(f"bootstrap needs at least 2 items to resample, got {n}")
 
+    import warnings
+
+    from scipy import stats
+
     estimate = statistic(*arrays)
-    rng = np.random.default_rng(seed)
-    samples, n_undefined = [], 0
-    for r in range(n_resamples):
-        index = rng.integers(0, n, size=n)
+    calls = [0]
+
+    def on_items(index):  # scipy resamples the item indices; every array is indexed by the same ones (paired)
+        calls[0] += 1
         try:
-            samples.append(np.asarray(statistic(*(a[index] for a in arrays)), dtype=np.float64))
+            return np.asarray(statistic(*(a[index] for a in arrays)), dtype=np.float64)
         except ValueError as error:
             if on_undefined == "raise":
-                raise ValueError(
-                    f"the statistic is undefined on bootstrap resample {r} of {n_resamples} ({error}); "
-                    f"use more items, or on_undefined='skip' to leave such resamples out"
-                ) from error
-            n_undefined += 1
-    if not samples:
+                raise ValueError(f"the statistic is undefined on bootstrap resample {calls[0]} of {n_resamples} "
+                                 f"({error}); use more items, or on_undefined='skip' to leave such resamples out"
+                                 ) from error
+            return np.full(np.shape(estimate), np.nan)
+
+    with warnings.catch_warnings():  # undefined (NaN) resamples make scipy warn; they are handled below
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap((np.arange(n),), on_items, n_resamples=n_resamples, confidence_level=confidence,
+                                 method="percentile", vectorized=False, rng=np.random.default_rng(seed))
+    distribution = np.moveaxis(np.asarray(result.bootstrap_distribution), -1, 0)  # (n_resamples, ...)
+    defined = ~np.isnan(distribution.reshape(len(distribution), -1)).any(axis=1)
+    stacked, n_undefined = distribution[defined], int((~defined).sum())
+    if not len(stacked):
         raise ValueError(f"the statistic was undefined on all {n_resamples} resamples")
-    stacked = np.stack(samples)
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stacked, [alpha, 1.0 - alpha], axis=0)
+    low, high = np.quantile(stacked, [alpha, 1.0 - alpha], axis=0)  # scipy's percentile interval, undefined ones left out
     if stacked.ndim == 1:
         low, high = float(low), float(high)
         estimate = float(estimate)

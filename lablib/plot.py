@@ -1,13 +1,10 @@
-"""One look for every figure in the course: a matplotlib style and a figure helper.
-
-Used by every lab and executable chapter (first in chapter 1's
-parameter-count figure). Call :func:`use_style` once, or just call
-:func:`figure`, which applies it.
-"""
+"""One look for every figure of the course's labs and chapters: a matplotlib style and :func:`figure`."""
 from __future__ import annotations
 
+from . import checks
+
 #: The course's matplotlib settings: readable on screen and in the HTML book.
-STYLE = {
+_STYLE = {
     "figure.figsize": (6.4, 3.8),
     "figure.dpi": 110,
     "savefig.dpi": 150,
@@ -27,28 +24,25 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 
 
 def use_style() -> None:
-    """Apply the course's matplotlib style to every later figure."""
+    """Apply the course's style to every later figure; :func:`figure` does it for you (lab 03's history plot)."""
     import matplotlib as mpl
     from cycler import cycler
 
-    settings = dict(STYLE)
+    settings = dict(_STYLE)
     settings["axes.prop_cycle"] = cycler(color=PALETTE)
     mpl.rcParams.update(settings)
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, width: float | None = None, height: float | None = None, **kwargs):
-    """Return ``(fig, axes)`` in the course style; ``axes`` is one Axes when 1x1.
+    """``(fig, axes)`` in the course style, ``axes`` one Axes when 1x1 (every lab, first in lab 01).
 
-    ``width`` and ``height`` are in inches for the whole figure; by default
-    each panel gets the style's size, scaled down a little as panels are added.
+    ``width`` and ``height`` (inches) default to the style's size per panel, a little smaller as panels are added.
     """
-    for label, value in (("nrows", nrows), ("ncols", ncols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"figure: {label} must be a positive int, got {value!r}")
+    nrows, ncols = checks.integer(nrows, "nrows", "figure"), checks.integer(ncols, "ncols", "figure")
     import matplotlib.pyplot as plt
 
     use_style()
-    base_w, base_h = STYLE["figure.figsize"]
+    base_w, base_h = _STYLE["figure.figsize"]
     width = width if width is not None else min(base_w * ncols * 0.8 + base_w * 0.2, 14)
     height = height if height is not None else base_h * nrows * 0.9
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)

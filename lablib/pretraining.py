@@ -3,21 +3,7 @@
 Explained in the chapter "Pretraining: self-supervision, transfer and scaling"
 (``book/pretraining.md``) and used in ``labs/05_pretraining.ipynb``; the
 homogenization lab reuses the course's own pretrained tiny encoder
-(:func:`tiny_pretrained`). The module reads top to bottom like the lab:
-
-1. **The corpus**, from :mod:`lablib.pretraining_corpus` (re-exported here:
-   :func:`generate`, :func:`load_corpus`, :func:`make_world`, ...).
-2. **Words to ids** (:class:`Vocabulary`): a word-level vocabulary with
-   ``[PAD] [UNK] [CLS] [SEP] [MASK]``.
-3. **Masking** (:func:`mask_tokens`, :class:`MaskingCollator`): BERT's 15%
-   with the 80/10/10 rule, labels ``-100`` everywhere else.
-4. **Models** (:class:`MaskedLM`, :class:`TokenTagger`) on
-   :class:`lablib.transformer.Encoder`.
-5. **Loops** (:func:`pretrain`, :func:`fine_tune_tagger`), both on
-   :func:`lablib.train.train`, and evaluation (:func:`masked_lm_loss`,
-   :func:`fill_in`, :func:`predict_tags`).
-6. **The scaling fit** (:func:`fit_power_law`).
-7. **The course's tiny encoder** (:func:`tiny_pretrained`).
+(:func:`tiny_pretrained`).
 """
 from __future__ import annotations
 
@@ -35,32 +21,22 @@ from torch import nn
 from .ner import TAGS
 from .pretraining_corpus import (  # noqa: F401  (re-exported for the labs)
     CORPUS_SHA256, CORPUS_VERSION, COUNTRIES, DEFAULT_SEED, DEFAULT_SIZE, NUM_PEOPLE, VALIDATION_SIZE, Person,
-    World, _check_seed, corpus_file_name, generate, load_corpus, make_world, read_corpus, split_corpus,
+    World, corpus_file_name, generate, load_corpus, make_world, read_corpus, split_corpus,
     write_corpus,
 )
+from . import checks as C
+from .losses import IGNORE_INDEX
 from .transformer import Encoder, EncoderConfig
 
-IGNORE_INDEX = -100
 MAX_LENGTH = 48  # a sentence of ner_corpus has at most 40 words, plus [CLS] and [SEP]
 
-
-# ----------------------------------------------------------------------------- words to ids
 
 #: The special tokens, always ids 0-4 in this order.
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 class Vocabulary:
-    """A word-level vocabulary: the special tokens (ids 0-4), then the words, most frequent first.
-
-    Explained in ``labs/05_pretraining.ipynb``. The corpus is already split
-    into words the CoNLL way, so a token is a word and no sub-word pieces are
-    needed; words not in the vocabulary become ``[UNK]``. For NER this makes
-    label alignment trivial: one label per token, ``-100`` only on ``[CLS]``,
-    ``[SEP]`` and padding (real BERTs need ``word_ids()``, lab 03). The price
-    is that an unseen word has no representation at all, which sub-word
-    vocabularies avoid.
-    """
+    """A word-level vocabulary: the special tokens (ids 0-4), then the words, most frequent first (``labs/05_pretraining.ipynb``)."""
 
     def __init__(self, words: Iterable[str]):
         words = list(words)
@@ -108,37 +84,8 @@ class Vocabulary:
         return [self.itos[i] for i in ids if not (skip_special_tokens and i < self.num_special)]
 
 
-# ----------------------------------------------------------------------------- masking
-
-
 def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.15) -> tuple:
-    """BERT's masking: choose ``probability`` of the positions, corrupt them 80/10/10; return ``(inputs, labels)``.
-
-    Derived in the loss-math chapter (``book/loss_math.md``, the masked LM
-    loss) and used in ``labs/05_pretraining.ipynb``. Each position that holds
-    a word (never ``[PAD]``, ``[CLS]``, ``[SEP]``, ``[UNK]``, ``[MASK]``) is
-    chosen independently with ``probability``; of the chosen positions, 80%
-    become ``[MASK]``, 10% a random word and 10% stay unchanged, and the
-    label is the original id there and ``-100`` everywhere else, so the loss
-    counts only chosen positions. This is what Hugging Face's
-    ``DataCollatorForLanguageModeling`` does, except that random words are
-    drawn from the words only, never a special token. (A random word can be
-    the original word by chance, with probability 1/number of words.)
-
-    Args:
-        input_ids: integer tensor of any shape, ids of ``vocab``.
-        vocab: the :class:`Vocabulary` (its ``[MASK]`` id and size).
-        generator: a ``torch.Generator``, or an int seed for a new one: the
-            masks depend only on it, never on the global random state.
-        probability: the share of word positions chosen, in (0, 1).
-
-    Returns:
-        ``(inputs, labels)``: new tensors shaped like ``input_ids``.
-
-    Raises:
-        ValueError: a non-integer tensor, ids outside the vocabulary, a
-            probability outside (0, 1), or a generator that is neither.
-    """
+    """BERT's masking: choose ``probability`` of the positions, corrupt them 80/10/10; return ``(inputs, labels)`` (``book/loss_math.md``)."""
     if not isinstance(vocab, Vocabulary):
         raise ValueError(f"mask_tokens: vocab must be a lablib.pretraining.Vocabulary, got {type(vocab).__name__}")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
@@ -188,16 +135,11 @@ class PaddingCollator:
 
 
 class MaskingCollator(PaddingCollator):
-    """Pad a batch, then mask it afresh with :func:`mask_tokens` (dynamic masking, lab 05).
-
-    Each batch gets new masks from the collator's own ``torch.Generator``
-    (seeded with ``seed``), so a sentence seen twice is masked differently,
-    and a rerun with the same seed repeats every mask.
-    """
+    """Pad a batch, then mask it afresh with :func:`mask_tokens` (dynamic masking, lab 05)."""
 
     def __init__(self, vocab: Vocabulary, seed: int = 0, probability: float = 0.15):
         super().__init__(vocab)
-        self.generator = torch.Generator().manual_seed(_check_seed(seed, "MaskingCollator"))
+        self.generator = torch.Generator().manual_seed(C.integer(seed, "seed", "MaskingCollator", low=None))
         self.probability = probability
 
     def __call__(self, features: Sequence[Mapping]) -> dict:
@@ -205,9 +147,6 @@ class MaskingCollator(PaddingCollator):
         batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], self.vocab, self.generator,
                                                           self.probability)
         return batch
-
-
-# ----------------------------------------------------------------------------- models
 
 
 class Output(NamedTuple):
@@ -231,11 +170,11 @@ def tiny_config(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, *, 
                          max_position_embeddings=max_length, type_vocab_size=1, hidden_dropout_prob=0.0)
 
 
-def _init_bert_style(module: nn.Module) -> None:
-    """BERT's initialisation: weights N(0, 0.02), biases 0, LayerNorm gain 1."""
+def _init_bert_style(module: nn.Module, generator: torch.Generator) -> None:
+    """BERT's initialisation from ``generator``: weights N(0, 0.02), biases 0, LayerNorm gain 1."""
     for sub in module.modules():
         if isinstance(sub, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(sub.weight, std=0.02)
+            nn.init.normal_(sub.weight, std=0.02, generator=generator)
         if isinstance(sub, nn.Linear) and sub.bias is not None:
             nn.init.zeros_(sub.bias)
         if isinstance(sub, nn.LayerNorm):
@@ -243,34 +182,29 @@ def _init_bert_style(module: nn.Module) -> None:
             nn.init.zeros_(sub.bias)
 
 
+def _built(make, seed: int, where: str):
+    """``make()``, then BERT's init from a local ``torch.Generator(seed)``; the global RNG is left as it was."""
+    generator = torch.Generator().manual_seed(C.integer(seed, "seed", where, low=None))
+    with torch.random.fork_rng(devices=[]):  # the layers' default init must not draw from the global stream
+        module = make()
+    _init_bert_style(module, generator)
+    return module
+
+
 def new_encoder(config: EncoderConfig, seed: int) -> Encoder:
-    """A freshly initialised :class:`~lablib.transformer.Encoder` (BERT-style init) from ``seed``."""
-    torch.manual_seed(_check_seed(seed, "new_encoder"))
-    encoder = Encoder(config)
-    _init_bert_style(encoder)
-    return encoder
+    """A freshly initialised :class:`~lablib.transformer.Encoder` (BERT-style init) from ``seed`` (lab 05)."""
+    return _built(lambda: Encoder(config), seed, "new_encoder")
 
 
 class MaskedLM(nn.Module):
-    """A BERT-style masked language model: the encoder, then a head that scores every word (lab 05).
-
-    The head is BERT's: a dense layer, GELU and LayerNorm, then scores
-    against the *input* embedding matrix (tied weights) plus a bias. With
-    ``labels`` the forward pass scores only the positions whose label is not
-    ``-100`` -- the only ones the loss counts -- so ``logits`` is then
-    (number of masked positions, vocabulary); without labels it is
-    (batch, length, vocabulary). The loss is the mean cross-entropy over the
-    masked positions (the loss-math chapter's :math:`\\mathcal{L}_{MLM}`),
-    0 for a batch with none.
-    """
+    """A BERT-style masked language model: the encoder, then a head that scores every word (lab 05)."""
 
     def __init__(self, config: EncoderConfig, seed: int = 0):
         super().__init__()
         self.encoder = new_encoder(config, seed)
-        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform = _built(lambda: nn.Linear(config.hidden_size, config.hidden_size), seed + 1, "MaskedLM")
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        _init_bert_style(self.transform)
 
     @property
     def config(self) -> EncoderConfig:
@@ -292,14 +226,7 @@ class MaskedLM(nn.Module):
 
 
 class TokenTagger(nn.Module):
-    """An encoder with a linear layer that gives each token a score per tag (NER transfer, lab 05).
-
-    Build it with :meth:`from_pretrained` (the encoder of a trained
-    :class:`MaskedLM`, copied) or :meth:`from_scratch` (the same architecture,
-    random weights); the tag layer is initialised the same way from ``seed``
-    in both, so pretraining is the only difference. The loss is softmax
-    cross-entropy over the tags, ignoring label ``-100``.
-    """
+    """An encoder with a linear layer that gives each token a score per tag (NER transfer, lab 05)."""
 
     def __init__(self, encoder: Encoder, num_labels: int = len(TAGS), dropout: float = 0.1, seed: int = 0):
         super().__init__()
@@ -307,9 +234,7 @@ class TokenTagger(nn.Module):
             raise ValueError(f"TokenTagger: expected a lablib.transformer.Encoder, got {type(encoder).__name__}")
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        torch.manual_seed(_check_seed(seed, "TokenTagger"))
-        self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
-        _init_bert_style(self.classifier)
+        self.classifier = _built(lambda: nn.Linear(encoder.config.hidden_size, num_labels), seed + 2, "TokenTagger")
 
     @classmethod
     def from_pretrained(cls, model: MaskedLM, seed: int = 0, **kwargs) -> "TokenTagger":
@@ -333,131 +258,38 @@ class TokenTagger(nn.Module):
 
 
 def non_embedding_parameters(model: nn.Module) -> int:
-    """Kaplan et al.'s N: the parameters of the encoder layers, without embeddings or heads (lab 05).
-
-    For ``L`` layers of width ``d`` (feed-forward ``4d``) this is
-    ``L (12 d^2 + 13 d)`` (:func:`lablib.transformer.encoder_layer_parameters`).
-    """
+    """Kaplan et al.'s N: the parameters of the encoder layers, without embeddings or heads (lab 05)."""
     encoder = getattr(model, "encoder", model)
     if not isinstance(encoder, Encoder):
         raise ValueError(f"non_embedding_parameters: expected a model with a lablib Encoder, got {type(model).__name__}")
     return sum(p.numel() for p in encoder.layers.parameters())
 
 
-# ----------------------------------------------------------------------------- loops
-
-
-class Chunks:
-    """Serve a long stream of batches as "epochs" of ``chunk`` batches, so :func:`lablib.train.train` evaluates every ``chunk`` steps."""
-
-    def __init__(self, loader, chunk: int):
-        self.loader, self.chunk, self._iterator = loader, chunk, None
-
-    def __len__(self) -> int:
-        return self.chunk
-
-    def __iter__(self):
-        if self._iterator is None:
-            self._iterator = iter(self.loader)
-        for _ in range(self.chunk):
-            yield next(self._iterator)
-
-
-def _stream(features: list, steps: int, batch_size: int) -> list:
-    """``steps * batch_size`` features, cycling through ``features`` (references, not copies)."""
-    return [features[i % len(features)] for i in range(steps * batch_size)]
-
-
-def _check_positive(value, name: str, where: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{where}: {name} must be a positive number, got {value!r}")
-    return value
-
-
-class _Counted:
-    """A loader that moves a progress bar one step per batch it hands out (the bars of :func:`pretrain`)."""
-
-    def __init__(self, loader, bar):
-        self.loader, self.bar = loader, bar
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            yield batch
-            self.bar.update(1)
-
-
-def _progress_bar(steps: int, progress, desc, leave, where: str):
-    """A ``tqdm.auto`` bar of ``steps`` steps (a widget in Jupyter, text elsewhere); off if ``progress`` is False."""
-    from tqdm.auto import tqdm
-
-    for name, value in (("progress", progress), ("leave", leave)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: {name} must be True or False, got {value!r}")
-    if not isinstance(desc, str) or not desc:
-        raise ValueError(f"{where}: desc must be a non-empty string (what is training), got {desc!r}")
-    return tqdm(total=steps, desc=desc, unit="step", leave=leave, disable=not progress)
-
-
 def pretrain(model: MaskedLM, vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, steps: int,
              batch_size: int = 64, lr: float = 2e-3, seed: int = 0, warmup_ratio: float = 0.05,
              evaluate=None, eval_every: int | None = None, device=None, progress: bool = True,
              desc: str | None = None, leave: bool = True):
-    """Pretrain ``model`` with masked-LM for exactly ``steps`` steps; return a :class:`lablib.train.History`.
-
-    Explained in ``labs/05_pretraining.ipynb``. The first
-    ``steps * batch_size`` sentences are encoded once (all of them, cycling,
-    if the corpus is smaller) and served in batches grouped by length; each
-    batch is masked afresh by a :class:`MaskingCollator` seeded with ``seed``. The loop is
-    :func:`lablib.train.train` (AdamW, linear warm-up and decay, clipping).
-    ``evaluate(model)`` runs every ``eval_every`` steps (which must divide
-    ``steps``) and at the end. A progress bar (``tqdm.auto``; ``progress=False``
-    turns it off) counts the steps under ``desc`` (by default the model's
-    shape) and shows the latest evaluation; ``leave=False`` removes it when
-    done, for loops over many models.
-
-    Raises:
-        ValueError: a model that is not a :class:`MaskedLM`, empty sentences,
-            non-positive ``steps``/``batch_size``/``lr``, an ``eval_every``
-            that does not divide ``steps``, or a non-bool ``progress``/``leave``.
-    """
+    """Masked-LM pretraining for exactly ``steps`` steps with :func:`lablib.train.train`; its History (lab 05)."""
     from . import train
 
     where = "pretrain"
     if not isinstance(model, MaskedLM):
         raise ValueError(f"{where}: expected a MaskedLM, got {type(model).__name__}")
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    _check_positive(lr, "lr", where)
+    C.integer(steps, "steps", where)
+    C.integer(batch_size, "batch_size", where)
     if not sentences:
         raise ValueError(f"{where}: sentences is empty")
-    chunk = steps if eval_every is None else eval_every
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1 or steps % chunk:
+    if eval_every is not None and steps % C.integer(eval_every, "eval_every", where):
         raise ValueError(f"{where}: eval_every must be a positive int that divides steps={steps}, got {eval_every!r}")
-    used = sentences[:steps * batch_size]  # only what the steps will reach is encoded
-    features = [{"input_ids": vocab.encode(s)[:model.config.max_position_embeddings]} for s in used]
-    loader = train.make_loader(_stream(features, steps, batch_size), MaskingCollator(vocab, seed), batch_size,
-                               seed=seed)
-    config = model.config
-    layers = config.num_hidden_layers
-    desc = desc or f"pretraining (masked LM, width {config.hidden_size}, {layers} layer{'s' * (layers != 1)})"
-    bar = _progress_bar(steps, progress, desc, leave, where)
-
-    def evaluate_and_show(m):
-        metrics = evaluate(m)
-        if isinstance(metrics, Mapping):
-            bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))})
-        return metrics
-
-    try:
-        return train.train(model, _Counted(Chunks(loader, chunk), bar), epochs=steps // chunk, lr=lr,
-                           warmup_ratio=warmup_ratio, evaluate=evaluate and evaluate_and_show, device=device,
-                           progress=False, log_every=max(1, min(50, steps // 20)))
-    finally:
-        bar.close()
+    limit = model.config.max_position_embeddings
+    features = [{"input_ids": vocab.encode(s)[:limit]} for s in sentences[:steps * batch_size]]
+    loader = train.make_loader(features, MaskingCollator(vocab, seed), batch_size, seed=seed)
+    layers = model.config.num_hidden_layers
+    return train.train(model, loader, steps=steps, lr=lr, warmup_ratio=warmup_ratio, evaluate=evaluate,
+                       eval_every=eval_every, device=device, progress=progress, leave=leave,
+                       log_every=max(1, min(50, steps // 20)),
+                       desc=desc or f"pretraining (masked LM, width {model.config.hidden_size}, "
+                                    f"{layers} layer{'s' * (layers != 1)})")
 
 
 def masked_batches(vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, batch_size: int = 256,
@@ -471,35 +303,27 @@ def masked_batches(vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, bat
     return [collator(features[i:i + batch_size]) for i in range(0, len(features), batch_size)]
 
 
-@torch.no_grad()
-def masked_lm_loss(model: MaskedLM, batches: Sequence[Mapping], device=None) -> float:
-    """Mean cross-entropy over all masked positions of ``batches`` (a sum over tokens, not a mean of batch means)."""
+def validation_loss(model: MaskedLM, batches: Sequence[Mapping], device=None) -> float:
+    """The masked-LM loss on fixed batches: mean cross-entropy over all their masked positions (lab 05)."""
+    from .train import predict
+
     if not batches:
-        raise ValueError("masked_lm_loss: no batches")
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in batches:
-        output = model(**{k: v.to(device) for k, v in batch.items()})
-        masked = int((batch["labels"] != IGNORE_INDEX).sum())
-        total += float(output.loss) * masked
-        count += masked
-    model.train(was_training)
+        raise ValueError("validation_loss: no batches")
+
+    def summed(m, batch):  # (loss x masked positions, masked positions) of one batch
+        masked = (batch["labels"] != IGNORE_INDEX).sum()
+        return torch.stack([m(**batch).loss.float() * masked, masked.float()])
+
+    total, count = torch.stack(predict(model, batches, device=device, amp="off", progress=False,
+                                       output=summed)).double().sum(0).tolist()
     if count == 0:
-        raise ValueError("masked_lm_loss: the batches have no masked position")
+        raise ValueError("validation_loss: the batches have no masked position")
     return total / count
 
 
 @torch.no_grad()
 def fill_in(model: MaskedLM, vocab: Vocabulary, text: str, k: int = 5) -> list:
-    """The ``k`` most probable words for each ``[MASK]`` in ``text`` (words split by spaces), with probabilities.
-
-    Returns one list of ``(word, probability)`` per ``[MASK]``, best first.
-
-    Raises:
-        ValueError: ``text`` has no ``[MASK]``.
-    """
+    """The ``k`` most probable words for each ``[MASK]`` in ``text`` (words split by spaces), with probabilities."""
     tokens = text.split()
     if "[MASK]" not in tokens:
         raise ValueError(f"fill_in: the text needs at least one [MASK] token (separated by spaces), got {text!r}")
@@ -536,54 +360,38 @@ def tagger_features(vocab: Vocabulary, sentences: Sequence, tags: Sequence[str] 
 def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence, *, steps: int,
                      batch_size: int = 16, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = True,
                      desc: str | None = None, leave: bool = False):
-    """Fine-tune a :class:`TokenTagger` on labelled sentences for exactly ``steps`` steps (labs 05 and 07).
-
-    A fixed number of steps, not of epochs, so that 50 and 1,000 labelled
-    sentences get the same compute and differ only in how much they show
-    (the 50 are seen many times over). Returns the :class:`lablib.train.History`.
-    A progress bar counts the steps under ``desc`` (by default the number of
-    sentences); labs call this in loops, so by default it is removed when
-    done (``leave=False``); ``progress=False`` turns it off.
-    """
+    """Fine-tune a :class:`TokenTagger` for exactly ``steps`` steps with :func:`lablib.train.train` (labs 05 and 07)."""
     from . import train
 
+    where = "fine_tune_tagger"
     if not isinstance(model, TokenTagger):
-        raise ValueError(f"fine_tune_tagger: expected a TokenTagger, got {type(model).__name__}")
+        raise ValueError(f"{where}: expected a TokenTagger, got {type(model).__name__}")
     if not sentences:
-        raise ValueError("fine_tune_tagger: sentences is empty")
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"fine_tune_tagger: {name} must be a positive int, got {value!r}")
+        raise ValueError(f"{where}: sentences is empty")
+    C.integer(steps, "steps", where)
     features = tagger_features(vocab, sentences)
-    loader = train.make_loader(_stream(features, steps, batch_size), PaddingCollator(vocab), batch_size, seed=seed)
-    desc = desc or f"fine-tuning an NER tagger on {len(sentences):,} labelled sentences"
-    bar = _progress_bar(steps, progress, desc, leave, "fine_tune_tagger")
-    try:
-        return train.train(model, _Counted(loader, bar), epochs=1, lr=lr, device=device, progress=False)
-    finally:
-        bar.close()
+    C.integer(batch_size, "batch_size", where)
+    cycled = [features[i % len(features)] for i in range(steps * batch_size)]  # full batches, however few sentences
+    loader = train.make_loader(cycled, PaddingCollator(vocab), batch_size, seed=seed)
+    return train.train(model, loader, steps=steps, lr=lr, device=device, progress=progress, leave=leave,
+                       desc=desc or f"fine-tuning an NER tagger on {len(sentences):,} labelled sentences")
 
 
-@torch.no_grad()
-def predict_tags(model: TokenTagger, vocab: Vocabulary, sentences: Sequence, batch_size: int = 256,
-                 tags: Sequence[str] = TAGS) -> list:
-    """One predicted tag per word of each sentence (sentences: word lists or ``(tokens, tags)`` pairs)."""
-    device = next(model.parameters()).device
-    words = [s.tokens if hasattr(s, "tokens") else list(s) for s in sentences]
-    was_training = model.training
-    model.eval()
+def tagger_predictions(model: TokenTagger, vocab: Vocabulary, sentences: Sequence, batch_size: int = 256,
+                       tags: Sequence[str] = TAGS) -> list:
+    """One predicted tag per word of each sentence (word lists or ``(tokens, tags)`` pairs) (labs 05 and 07)."""
+    from .train import predict
+
+    if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
+        raise ValueError("tagger_predictions: sentences must be lists of words (or (tokens, tags) pairs), "
+                         "not strings; split a text with text.split()")
+    words = [list(s.tokens) if hasattr(s, "tokens") else list(s) for s in sentences]
     collator = PaddingCollator(vocab)
-    predicted = []
-    for start in range(0, len(words), batch_size):
-        chunk = words[start:start + batch_size]
-        batch = collator([{"input_ids": vocab.encode(w)} for w in chunk])
-        best = model(**{k: v.to(device) for k, v in batch.items()}).logits.argmax(-1).cpu()
-        predicted += [[tags[i] for i in best[row, 1:1 + len(w)].tolist()] for row, w in enumerate(chunk)]
-    model.train(was_training)
-    return predicted
-
-
-# ----------------------------------------------------------------------------- the scaling fit
+    chunks = [words[i:i + batch_size] for i in range(0, len(words), C.integer(batch_size, "batch_size", "tagger_predictions"))]
+    logits = predict(model, [collator([{"input_ids": vocab.encode(w)} for w in chunk]) for chunk in chunks],
+                     amp="off", progress=False)
+    return [[tags[i] for i in best[row, 1:1 + len(w)].tolist()]
+            for chunk, scores in zip(chunks, logits) for best in [scores.argmax(-1)] for row, w in enumerate(chunk)]
 
 
 @dataclass
@@ -613,22 +421,7 @@ class PowerLawFit:
 
 
 def fit_power_law(n, loss, *, irreducible: float = 0.0, confidence: float = 0.95) -> PowerLawFit:
-    """Fit Kaplan et al.'s ``L(N) = (N_c / N) ** alpha`` by least squares on log-log axes (lab 05).
-
-    Taking logs, ``log(L - E) = alpha log N_c - alpha log N``: a straight
-    line in ``log N`` with slope ``-alpha``, fitted by ordinary least squares
-    (``E`` is ``irreducible``, 0 for the pure power law). The confidence
-    interval is ``alpha +- t * SE``, where ``SE`` is the slope's standard error
-    from the residuals (``k - 2`` degrees of freedom for ``k`` points) and
-    ``t`` the Student-t quantile for ``confidence``: exact if the log-residuals
-    are independent and normal, which a handful of training runs only
-    approximates. ``R^2`` is measured on the log scale, where the fit is made.
-
-    Raises:
-        ValueError: fewer than 3 points, lengths that differ, non-positive or
-            non-finite values, all ``n`` equal, ``loss <= irreducible``, or a
-            ``confidence`` outside (0, 1).
-    """
+    """Fit Kaplan et al.'s ``L(N) = (N_c / N) ** alpha`` on log-log axes with ``scipy.stats.linregress`` (lab 05)."""
     import numpy as np
     from scipy import stats
 
@@ -651,24 +444,16 @@ def fit_power_law(n, loss, *, irreducible: float = 0.0, confidence: float = 0.95
     if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
         raise ValueError(f"{where}: confidence must be a float in (0, 1), got {confidence!r}")
     x, y = np.log(n), np.log(loss - irreducible)
-    sxx = float(np.sum((x - x.mean()) ** 2))
-    if sxx == 0:
+    if np.all(x == x[0]):
         raise ValueError(f"{where}: all n are equal ({n[0]:g}); the slope needs at least two sizes")
-    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / sxx)
-    intercept = float(y.mean() - slope * x.mean())
-    residuals = y - (intercept + slope * x)
-    ssr, sst = float(np.sum(residuals ** 2)), float(np.sum((y - y.mean()) ** 2))
-    dof = len(x) - 2
-    stderr = math.sqrt(ssr / dof / sxx)
-    t = float(stats.t.ppf(0.5 + confidence / 2, dof))
-    alpha = -slope
+    line = stats.linregress(x, y)
+    t = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 2))
+    alpha, stderr = -float(line.slope), float(line.stderr)
     return PowerLawFit(alpha=alpha, alpha_low=alpha - t * stderr, alpha_high=alpha + t * stderr,
-                       n_c=math.exp(intercept / alpha) if alpha != 0 else float("nan"),
-                       r2=1 - ssr / sst if sst > 0 else 1.0, stderr=stderr, confidence=confidence,
-                       irreducible=float(irreducible), points=len(x))
+                       n_c=math.exp(line.intercept / alpha) if alpha != 0 else float("nan"),
+                       r2=float(line.rvalue) ** 2 if np.ptp(y) > 0 else 1.0, stderr=stderr,
+                       confidence=confidence, irreducible=float(irreducible), points=len(x))
 
-
-# ----------------------------------------------------------------------------- the course's tiny encoder
 
 #: The recipe of the course's own pretrained tiny encoder (small profile of lab 05).
 TINY_RECIPE = {"hidden_size": 64, "num_layers": 2, "steps": 1500, "batch_size": 16, "lr": 2e-3}
@@ -687,35 +472,24 @@ _PRETRAINED: dict = {}
 
 
 def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, progress: bool = True,
-                    **recipe) -> Pretrained:
-    """The course's own pretrained tiny encoder, made reproducibly from ``seed`` (labs 05 and 07).
-
-    Pretrains a :class:`MaskedLM` (:func:`tiny_config`) on the default corpus
-    (:func:`load_corpus`, its training part) with :func:`pretrain`, following
-    :data:`TINY_RECIPE`; keyword arguments override entries of the recipe.
-    It takes about half a minute on one CPU thread. Within one Python process
-    the result is kept, so a second call with the same arguments returns at
-    once; every call returns a fresh copy of the model, so fine-tuning it
-    never changes the kept one. On the same machine and torch version the
-    same seed gives the same weights (GPU kernels may differ in the last bits).
-    While it trains, a progress bar (``progress=False`` turns it off) says
-    which seed; it is removed when done.
-
-    Raises:
-        ValueError: an unknown recipe entry (the message lists the known ones).
-    """
+                    device=None, **recipe) -> Pretrained:
+    """The course's own pretrained tiny encoder, made reproducibly from ``seed`` (labs 05 and 07)."""
     unknown = sorted(set(recipe) - set(TINY_RECIPE))
     if unknown:
         raise ValueError(f"tiny_pretrained: unknown recipe entries {unknown}; known: {sorted(TINY_RECIPE)}")
     settings = {**TINY_RECIPE, **recipe}
-    key = (_check_seed(seed, "tiny_pretrained"), tuple(sorted(settings.items())))
+    from .train import _device
+
+    device = _device(device)  # GPU kernels give other weights than the CPU's: part of the key
+    key = (C.integer(seed, "seed", "tiny_pretrained", low=None), str(device), os.fspath(folder or ""),
+           tuple(sorted(settings.items())))
     if key not in _PRETRAINED:
         start = time.perf_counter()
         train_sentences, _ = split_corpus(load_corpus(folder=folder))
         vocab = Vocabulary.build(train_sentences)
         model = MaskedLM(tiny_config(len(vocab), settings["hidden_size"], settings["num_layers"]), seed=seed)
         history = pretrain(model, vocab, train_sentences, steps=settings["steps"],
-                           batch_size=settings["batch_size"], lr=settings["lr"], seed=seed, progress=progress,
+                           batch_size=settings["batch_size"], lr=settings["lr"], seed=seed, progress=progress, device=device,
                            desc=f"pretraining the course's tiny encoder (seed {seed})", leave=False)
         _PRETRAINED[key] = Pretrained(model.cpu().eval(), vocab, history, time.perf_counter() - start)
     kept = _PRETRAINED[key]

@@ -3,8 +3,8 @@
 Explained in ``labs/05_pretraining.ipynb`` and the chapter "Pretraining"
 (``book/pretraining.md``); :mod:`lablib.pretraining` re-exports everything
 here, so a lab only needs ``from lablib import pretraining as P``. Load the
-corpus with :func:`load_corpus`, which writes it once to the cache and checks
-its sha256 on every call.
+corpus with :func:`load_corpus`, which writes it once to the cache through
+:func:`lablib.data.fetch` and checks its sha256 on every call.
 
 How it is made
 --------------
@@ -21,8 +21,10 @@ country Avalon. Half the sentences restate these facts in varied frames
 ("Anna Malloy , the founder of Lumen Labs , ...", "Lumen Labs is based in
 Oslo ."), so a masked word can often be recovered only by remembering what
 *other* sentences said; the other half are sentences of the NER frames
-themselves (``lablib.ner_corpus._sentence``), over the names of both pools.
-Repeats are allowed: facts recur, as in real text.
+themselves (:func:`lablib.ner_corpus.sentence`), over the names of both
+pools. Repeats are allowed: facts recur, as in real text. The countries and
+the fact frames are data, in ``lablib/data/pretraining_corpus.json``, filled
+by the course's template engine (:mod:`lablib.data.templates`).
 
 Determinism and versions
 ------------------------
@@ -45,6 +47,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import ner_corpus
+from .data import templates
+from .data.templates import check_seed
 
 CORPUS_VERSION = "1.0"
 DEFAULT_SEED = 2020
@@ -56,36 +60,11 @@ CORPUS_SHA256 = "18f0202781b244b020c506d8ea653602407189c55a8cf99446367d0a3a13037
 
 # ----------------------------------------------------------------------------- the world
 
+_DATA = templates.load("pretraining_corpus")
 #: Real countries (name, nationality, a language widely spoken there, towns) and one invented
 #: country, Avalon, that owns the invented towns of both NER pools. Every town is in one country.
-COUNTRIES = (
-    ("Germany", "German", "German", ("Berlin", "Hamburg")),
-    ("Brazil", "Brazilian", "Portuguese", ("Rio de Janeiro",)),
-    ("Japan", "Japanese", "Japanese", ("Tokyo",)),
-    ("Kenya", "Kenyan", "Swahili", ("Nairobi",)),
-    ("Canada", "Canadian", "English", ("Toronto",)),
-    ("Norway", "Norwegian", "Norwegian", ("Oslo",)),
-    ("Egypt", "Egyptian", "Arabic", ("Cairo",)),
-    ("Chile", "Chilean", "Spanish", ("Santiago",)),
-    ("Portugal", "Portuguese", "Portuguese", ("Lisbon",)),
-    ("Peru", "Peruvian", "Spanish", ("Lima",)),
-    ("India", "Indian", "Hindi", ("Mumbai",)),
-    ("Argentina", "Argentine", "Spanish", ("Buenos Aires",)),
-    ("Spain", "Spanish", "Spanish", ("Madrid",)),
-    ("Ireland", "Irish", "English", ("Dublin",)),
-    ("Austria", "Austrian", "German", ("Vienna",)),
-    ("Ghana", "Ghanaian", "English", ("Accra",)),
-    ("Mexico", "Mexican", "Spanish", ()),
-    ("France", "French", "French", ()),
-    ("Sweden", "Swedish", "Swedish", ()),
-    ("Turkey", "Turkish", "Turkish", ()),
-    ("Poland", "Polish", "Polish", ()),
-    ("Avalon", "Avalonian", "English", (
-        "New Harbor", "Port Elwood", "Westford", "Kingsbridge", "Redhill", "Northgate", "Elmstead",
-        "San Lorenzo", "Larkspur", "Calloway", "Eastmoor", "Brackenridge", "Thornfield", "Solano",
-        "Port Severn", "Green Hollow")),
-)
-ATHLETE_ROLES = ("striker", "goalkeeper", "midfielder", "defender", "coach", "captain")
+COUNTRIES = tuple((c["name"], c["nationality"], c["language"], tuple(c["towns"])) for c in _DATA["countries"])
+_ATHLETE_ROLES = tuple(_DATA["athlete_roles"])
 NUM_PEOPLE = 160
 
 
@@ -101,7 +80,7 @@ def _union(key: str) -> list:
 
 @dataclass(frozen=True)
 class Person:
-    """One person of the world and the facts the corpus repeats about them."""
+    """One person of the world of lab 05 and the facts the corpus repeats about them."""
 
     name: str
     country: str
@@ -114,7 +93,7 @@ class Person:
 
 @dataclass
 class World:
-    """Everything the corpus states as fact: people, where organisations and clubs are, countries."""
+    """Everything the corpus of lab 05 states as fact: people, where organisations and clubs are, countries."""
 
     people: list
     org_town: dict
@@ -133,8 +112,8 @@ class World:
 
 def make_world(seed: int = DEFAULT_SEED) -> World:
     """Draw the facts of the corpus's world from ``seed`` (the same on every platform; lab 05)."""
-    _check_seed(seed, "make_world")
-    rng = random.Random(f"pretraining-world-{seed}")
+    check_seed(seed, "make_world")
+    rng = templates.seeded("pretraining-world", seed)
     countries = {name: (nationality, language, towns) for name, nationality, language, towns in COUNTRIES}
     country_of_town = {town: name for name, (_n, _l, towns) in countries.items() for town in towns}
     towns = list(country_of_town)
@@ -157,49 +136,19 @@ def make_world(seed: int = DEFAULT_SEED) -> World:
         people.append(Person(
             name=name, country=country, nationality=countries[country][0],
             town=rng.choice(countries[country][2]),
-            role=rng.choice(ATHLETE_ROLES if athlete else ner_corpus.FILLERS["ROLE"]),
+            role=rng.choice(_ATHLETE_ROLES if athlete else ner_corpus.FILLERS["ROLE"]),
             employer=rng.choice(clubs if athlete else orgs), athlete=athlete))
     pools = {key: _union(key) for key in ner_corpus.POOLS["train"]}
     return World(people, org_town, club_town, country_of_town, countries, pools)
 
 
-# Frames that state facts. {P} a person's full name, {LASTP} their surname, {E} their employer,
-# {R} role, {N} nationality, {C} country, {T} home town, {ET} the employer's town,
-# {O}/{OT} another organisation and its town, {K}/{KT} a club and its town, {TC}/{CC}/{L}
-# a town, its country and that country's language; other slots as in lablib.ner_corpus.
-PERSON_FRAMES = [
-    "{P} is the {R} of {E} .",
-    "{P} , the {R} of {E} , said on {DAY} that the company would open an office in {OT} .",
-    "{P} works for {E} in {ET} .",
-    "{P} , who works for {E} , lives in {T} .",
-    "{P} lives in {T} , {C} .",
-    "{P} was born in {T} in {YEAR} .",
-    "The {N} {R} {P} arrived in {OT} on {DAY} .",
-    "{P} is {N} and lives in {T} .",
-    '" We are ready , " said {P} , the {R} of {E} .',
-    "{LASTP} has been the {R} of {E} since {YEAR} .",
-    "{E} said on {DAY} that {P} would visit {OT} in {MONTH} .",
-    "{P} of {E} met {P2} of {E2} in {OT} .",
-]
-ATHLETE_FRAMES = [
-    "{P} plays for {E} .",
-    "{P} , the {R} of {E} , scored twice against {K} on {DAY} .",
-    "{E} {R} {P} will miss the match against {K} .",
-    "The {N} {R} {P} joined {E} in {YEAR} .",
-    "{P} plays for {E} and lives in {T} .",
-    "{LASTP} scored {DATE} goals for {E} this season .",
-]
-PLACE_FRAMES = [
-    "{O} is based in {OT} .",
-    "{O} , based in {OT} , reported a profit of {MONEY} .",
-    "{O} has its head office in {OT} , {OC} .",
-    "{K} play their home games in {KT} .",
-    "{TC} is a town in {CC} .",
-    "{TC} , {CC} , {MONTH} {DATE} - Police said {NUM} people were hurt .",
-    "{L} is widely spoken in {TC} .",
-    "{L} is widely spoken in {CC} .",
-    "The {N2} government said on {DAY} that it would meet officials from {CC} .",
-]
+# Frames that state facts (in the JSON file). {P} a person's full name, {LASTP} their surname,
+# {E} their employer, {R} role, {N} nationality, {C} country, {T} home town, {ET} the employer's
+# town, {O}/{OT} another organisation and its town, {K}/{KT} a club and its town, {TC}/{CC}/{L}
+# a town, its country and that country's language; other slots as in lablib.ner_corpus (filler).
+_PERSON_FRAMES = _DATA["person_frames"]
+_ATHLETE_FRAMES = _DATA["athlete_frames"]
+_PLACE_FRAMES = _DATA["place_frames"]
 
 
 def _person_slots(rng: random.Random, world: World, person: Person) -> dict:
@@ -228,30 +177,17 @@ def _place_slots(rng: random.Random, world: World) -> dict:
 
 def _fill(rng: random.Random, frame: str, slots: Mapping[str, str]) -> list:
     """The tokens of ``frame`` with every ``{SLOT}`` replaced (world slots first, then fillers)."""
-    tokens = []
-    for piece in frame.split():
-        if piece.startswith("{") and piece.endswith("}"):
-            slot = piece[1:-1]
-            text = slots[slot] if slot in slots else ner_corpus._filler(rng, slot)
-            tokens.extend(text.split())
-        else:
-            tokens.append(piece)
-    return tokens
+    text = templates.render(frame, lambda slot: slots[slot] if slot in slots else ner_corpus.filler(rng, slot))
+    return text.split()
 
 
 def _fact_sentence(rng: random.Random, world: World) -> list:
     roll = rng.randrange(10)
     if roll < 3:  # facts about places
-        return _fill(rng, rng.choice(PLACE_FRAMES), _place_slots(rng, world))
+        return _fill(rng, rng.choice(_PLACE_FRAMES), _place_slots(rng, world))
     person = rng.choice(world.people)
-    frames = ATHLETE_FRAMES if person.athlete else PERSON_FRAMES
+    frames = _ATHLETE_FRAMES if person.athlete else _PERSON_FRAMES
     return _fill(rng, rng.choice(frames), _person_slots(rng, world, person))
-
-
-def _check_seed(seed, where: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"{where}: seed must be an int, got {seed!r}")
-    return seed
 
 
 def generate(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> list:
@@ -267,29 +203,29 @@ def generate(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> list:
     Raises:
         ValueError: a seed that is not an int, or a size that is not an int >= 0.
     """
-    _check_seed(seed, "generate")
+    check_seed(seed, "generate")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"generate: size must be an int >= 0, got {size!r}")
     world = make_world(seed)
-    rng = random.Random(f"pretraining-corpus-{seed}")
+    rng = templates.seeded("pretraining-corpus", seed)
     sentences = []
     while len(sentences) < size:
         if rng.randrange(2) == 0:
             tokens = _fact_sentence(rng, world)
         else:
-            tokens = list(ner_corpus._sentence(rng, world.pools).tokens)
+            tokens = list(ner_corpus.sentence(rng, world.pools).tokens)
         if ner_corpus.MIN_TOKENS <= len(tokens) <= ner_corpus.MAX_TOKENS:
             sentences.append(tokens)
     return sentences
 
 
 def corpus_file_name(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> str:
-    """The cache file name of a corpus: version, seed and size are all in it."""
+    """The cache file name of a corpus (lab 05): version, seed and size are all in it."""
     return f"pretraining-corpus-{CORPUS_VERSION}-seed{seed}-{size}.txt"
 
 
 def write_corpus(path: str | os.PathLike, seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> Path:
-    """Write :func:`generate`'s sentences to ``path``: one per line, tokens joined by one space.
+    """Write :func:`generate`'s sentences to ``path``: one per line, tokens joined by one space (lab 05).
 
     The bytes are the same on every OS (UTF-8, ``"\\n"`` line ends); for the
     default seed and size their sha256 is :data:`CORPUS_SHA256`.
@@ -302,7 +238,7 @@ def write_corpus(path: str | os.PathLike, seed: int = DEFAULT_SEED, size: int = 
 
 
 def read_corpus(path: str | os.PathLike) -> list:
-    """Read a corpus file written by :func:`write_corpus` back into lists of tokens.
+    """Read a corpus file written by :func:`write_corpus` back into lists of tokens (lab 05).
 
     Raises:
         ValueError: the file has an empty line (the writer never writes one).
@@ -318,30 +254,25 @@ def read_corpus(path: str | os.PathLike) -> list:
 
 
 def load_corpus(*, folder: str | os.PathLike | None = None) -> list:
-    """The default corpus, written once to the cache and checked against :data:`CORPUS_SHA256`.
+    """The default corpus, written once to the cache and checked against :data:`CORPUS_SHA256` (lab 05).
 
-    The file lives in :func:`lablib.data.cache_dir` (or ``folder``). Each call
-    verifies its sha256, so a changed generator or a corrupted file fails
-    loudly instead of silently changing what the lab measures.
+    The file (:func:`corpus_file_name`) is registered in :mod:`lablib.data`
+    and made by :func:`lablib.data.fetch` in :func:`lablib.data.cache_dir`
+    (or ``folder``): written to a temporary file, verified, then moved into
+    place, so two kernels on a cold cache do not race. Each call verifies its
+    sha256, so a changed generator or a corrupted file fails loudly instead
+    of silently changing what the lab measures.
 
     Raises:
         lablib.data.ChecksumError: the file's sha256 is not :data:`CORPUS_SHA256`.
     """
     from . import data
 
-    folder = Path(folder) if folder is not None else data.cache_dir()
-    path = folder / corpus_file_name()
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(path.name + ".part")
-        write_corpus(temp)
-        os.replace(temp, path)
-    data.verify(path, CORPUS_SHA256)
-    return read_corpus(path)
+    return read_corpus(data.fetch(corpus_file_name(), folder=folder))
 
 
 def split_corpus(sentences: Sequence, validation: int = VALIDATION_SIZE) -> tuple:
-    """``(train, validation)``: the last ``validation`` sentences are held out.
+    """``(train, validation)``: the last ``validation`` sentences are held out (labs 05 and 07).
 
     Raises:
         ValueError: ``validation`` is not an int in ``[1, len(sentences) - 1]``.

@@ -42,6 +42,17 @@ Sizes and balance: review ``i`` of a split has label ``i % 2`` and phenomenon
 ``PHENOMENA[(i // 2) % 5]``, so every phenomenon has as many positive as
 negative reviews.
 
+Frames and words
+----------------
+The words and frames are data, in ``lablib/data/reviews.json``, filled by
+the course's template engine (:mod:`lablib.data.templates`). In a frame,
+``{adj+}``, ``{past+}`` and ``{base+}`` are an adjective, a verb in the past
+tense and its base form of the label's polarity; ``{adj-}``, ``{past-}``,
+``{base-}`` are the foil, of the other polarity. ``{title}``, ``{aspect}``,
+``{noun}``, ``{intensifier}`` and ``{verb intensifier}`` are neutral words;
+``{aspect 1}``, ``{aspect 2}``, ... are distinct aspects, drawn before the
+other slots. ``|a`` adds an article, ``|cap`` capitalizes.
+
 Determinism and versions
 ------------------------
 As in :mod:`lablib.ner_corpus`: one ``random.Random`` per split, seeded with
@@ -60,11 +71,12 @@ import csv
 import io
 import os
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from .ner_corpus import check_sizes
+from .data import templates
 
 REVIEWS_VERSION = "1.0"
 SPLITS = ("train", "validation", "test")
@@ -77,7 +89,7 @@ COLUMNS = ("label", "phenomenon", "words", "frame", "text")
 
 @dataclass(frozen=True)
 class Review:
-    """One review: ``label`` 1 (positive) or 0 (negative), and how it was made."""
+    """One review of the embedded set (lab 04): ``label`` 1 (positive) or 0 (negative), and how it was made."""
 
     text: str
     label: int
@@ -86,176 +98,47 @@ class Review:
     frame: str  # which template, e.g. "train/negated/2"
 
 
-def _words(text: str) -> list:
-    return [" ".join(word.split()) for word in text.split("|")]
-
-
+_DATA = templates.load("reviews")
 #: Sentiment words by side (``train`` lists are used by train, validation and
 #: half of test; ``test`` lists only by test) and polarity (1 positive, 0 negative).
-ADJECTIVES = {
-    "train": {1: _words("good | great | wonderful | brilliant | excellent | enjoyable | moving | clever | beautiful | fun"),
-              0: _words("bad | terrible | awful | boring | dull | weak | poor | clumsy | predictable | tedious")},
-    "test": {1: _words("superb | delightful | gripping | charming | stunning | masterful | riveting | touching | witty | splendid"),
-             0: _words("dreadful | lifeless | tiresome | bland | shoddy | forgettable | dismal | sloppy | mediocre | insipid")},
-}
+ADJECTIVES = {side: {y: words[LABELS[y]] for y in (0, 1)} for side, words in _DATA["adjectives"].items()}
 #: Verbs in the past tense ("I loved it") and their base form ("I did not love it").
-VERBS = {
-    "train": {1: [("loved", "love"), ("enjoyed", "enjoy"), ("liked", "like"), ("adored", "adore")],
-              0: [("hated", "hate"), ("disliked", "dislike"), ("despised", "despise")]},
-    "test": {1: [("relished", "relish"), ("savoured", "savour"), ("cherished", "cherish"), ("admired", "admire")],
-             0: [("detested", "detest"), ("loathed", "loathe"), ("abhorred", "abhor")]},
-}
+VERBS = {side: {y: [tuple(pair) for pair in verbs[LABELS[y]]] for y in (0, 1)}
+         for side, verbs in _DATA["verbs"].items()}
 #: Words and phrases that carry no sentiment, split between training and test.
-NEUTRAL = {
-    "train": {
-        "title": _words("""Midnight Harbor | The Glass Orchard | Paper Lanterns | Northbound | The Last Ferry |
-            Iron Meadow | A Winter in Avalon | The Quiet Engine | Saltwater | The Cartographer"""),
-        "aspect": _words("acting | plot | script | soundtrack | ending | dialogue | lead actor | camera work"),
-        "noun": _words("film | movie"),
-        "intensifier": _words("really | truly | absolutely | very | extremely"),
-        "verb intensifier": _words("really | truly | absolutely"),
-        "filler": _words("""I saw it last weekend. | My friends recommended it. | It runs about two hours. |
-            I went in knowing nothing about it. | We watched it at home."""),
-    },
-    "test": {
-        "title": _words("""Copper Sky | The Lighthouse Keeper | Small Hours | Red Canyon Road | The Orchard Thief |
-            Echoes of Larkspur | Blue Lantern | The Long Tide"""),
-        "aspect": _words("cinematography | pacing | score | editing | screenplay | lead performance"),
-        "noun": _words("picture | feature"),
-        "intensifier": _words("remarkably | utterly | thoroughly | exceptionally | genuinely"),
-        "verb intensifier": _words("thoroughly | genuinely | utterly"),
-        "filler": _words("""We caught a late showing. | It had been on my list for months. |
-            The cinema was half empty. | I rented it on a whim."""),
-    },
-}
+NEUTRAL = _DATA["neutral"]
+_FRAMES = _DATA["frames"]  # templates by side and phenomenon (see "Frames and words" above)
 
 
-def _a(word: str) -> str:
-    """``word`` with its indefinite article: "a dull", "an awful"."""
-    return f"{'an' if word[0].lower() in 'aeiou' else 'a'} {word}"
-
-
-class _Slots:
-    """Draws the words of one review: polarity ``y`` for the verdict, ``1 - y`` for the foil."""
-
-    def __init__(self, rng: random.Random, side: str, sentiment_side: str):
-        self.rng, self.neutral = rng, NEUTRAL[side]
-        self.adjectives, self.verbs = ADJECTIVES[sentiment_side], VERBS[sentiment_side]
-
-    def adj(self, polarity: int) -> str:
-        return self.rng.choice(self.adjectives[polarity])
-
-    def past(self, polarity: int) -> str:
-        return self.rng.choice(self.verbs[polarity])[0]
-
-    def base(self, polarity: int) -> str:
-        return self.rng.choice(self.verbs[polarity])[1]
-
-    def __getattr__(self, name: str) -> str:  # title, aspect, noun, intensifier, filler
-        return self.rng.choice(self.neutral[name.replace("_", " ")])
-
-    def aspects(self, count: int) -> list:
-        chosen = []
-        while len(chosen) < count:
-            aspect = self.aspect
-            if aspect not in chosen:
-                chosen.append(aspect)
-        return chosen
-
-
-Frame = Callable[[_Slots, int], str]
-
-
-def _mixed_train(s: _Slots, y: int) -> str:
-    a, b, c = s.aspects(3)
-    return f"The {a} was {s.adj(y)}, the {b} {s.adj(1 - y)} and the {c} {s.adj(1 - y)}, but overall I {s.past(y)} it."
-
-
-def _mixed_train_2(s: _Slots, y: int) -> str:
-    a, b = s.aspects(2)
-    return f"The {a} was {s.adj(1 - y)} and the {b} was {s.adj(y)}; all in all, a {s.adj(y)} {s.noun}."
-
-
-def _mixed_test(s: _Slots, y: int) -> str:
-    a, b, c = s.aspects(3)
-    return (f"{a.capitalize()}: {s.adj(1 - y)}. {b.capitalize()}: {s.adj(y)}. "
-            f"{c.capitalize()}: {s.adj(1 - y)}. Verdict: {s.adj(y)}.")
-
-
-def _mixed_test_2(s: _Slots, y: int) -> str:
-    a, b = s.aspects(2)
-    return f"Some {a} choices felt {s.adj(1 - y)} and the {b} was {s.adj(1 - y)}, yet in the end I {s.past(y)} {s.title}."
-
-
-#: Templates by side and phenomenon. ``y`` is the label; words of polarity
-#: ``1 - y`` are the foil that a word counter falls for.
-FRAMES: dict = {
-    "train": {
-        "plain": [
-            lambda s, y: f"{s.title} is {_a(s.adj(y))} {s.noun}.",
-            lambda s, y: f"The {s.aspect} was {s.adj(y)}.",
-            lambda s, y: f"I {s.past(y)} {s.title}.",
-            lambda s, y: f"What {_a(s.adj(y))} {s.noun}!",
-        ],
-        "intensified": [
-            lambda s, y: f"{s.title} is {s.intensifier} {s.adj(y)}.",
-            lambda s, y: f"The {s.aspect} was {s.intensifier} {s.adj(y)}.",
-            lambda s, y: f"I {s.verb_intensifier} {s.past(y)} this {s.noun}.",
-        ],
-        "negated": [
-            lambda s, y: f"{s.title} is not {s.adj(1 - y)} at all.",
-            lambda s, y: f"The {s.aspect} was not {s.adj(1 - y)}.",
-            lambda s, y: f"I did not {s.base(1 - y)} this {s.noun}.",
-            lambda s, y: f"It is never {s.adj(1 - y)}.",
-            lambda s, y: f"I wouldn't call it {s.adj(1 - y)}.",
-            lambda s, y: f"None of it felt {s.adj(1 - y)}.",
-            lambda s, y: f"I can't say I {s.past(1 - y)} it.",
-            lambda s, y: f"The {s.aspect} is hardly {s.adj(1 - y)}.",
-        ],
-        "contrast": [
-            lambda s, y: f"I expected to {s.base(1 - y)} it, but I {s.past(y)} it.",
-            lambda s, y: f"The {s.aspect} was {s.adj(1 - y)}, but the {s.noun} as a whole is {s.adj(y)}.",
-            lambda s, y: f"Everyone said it was {s.adj(1 - y)}, but I found it {s.adj(y)}.",
-        ],
-        "mixed": [_mixed_train, _mixed_train_2],
-    },
-    "test": {
-        "plain": [
-            lambda s, y: f"{s.title} felt {s.adj(y)} from start to finish.",
-            lambda s, y: f"Simply put, {_a(s.adj(y))} {s.noun}.",
-            lambda s, y: f"I {s.past(y)} every minute of {s.title}.",
-        ],
-        "intensified": [
-            lambda s, y: f"{s.title} was {s.intensifier} {s.adj(y)}, no question.",
-            lambda s, y: f"{_a(s.intensifier).capitalize()} {s.adj(y)} {s.noun}.",
-            lambda s, y: f"We {s.verb_intensifier} {s.past(y)} {s.title}.",
-        ],
-        "negated": [
-            lambda s, y: f"Nobody could call {s.title} {s.adj(1 - y)}.",
-            lambda s, y: f"There is nothing {s.adj(1 - y)} about this {s.noun}.",
-            lambda s, y: f"{s.title} is far from {s.adj(1 - y)}.",
-            lambda s, y: f"I would never say that I {s.past(1 - y)} it.",
-        ],
-        "contrast": [
-            lambda s, y: f"Although the trailer looked {s.adj(1 - y)}, {s.title} turned out {s.adj(y)}.",
-            lambda s, y: f"On paper it sounded {s.adj(1 - y)}; in the cinema it was {s.adj(y)}.",
-            lambda s, y: f"Despite {_a(s.adj(1 - y))} {s.aspect}, I {s.past(y)} it.",
-        ],
-        "mixed": [_mixed_test, _mixed_test_2],
-    },
-}
+def _vocabulary(side: str, sentiment_side: str, label: int) -> dict:
+    """The words a review's frame may use: the side's neutral words, then the sentiment words by polarity."""
+    vocabulary = dict(NEUTRAL[side])
+    for sign, polarity in (("+", label), ("-", 1 - label)):
+        verbs = VERBS[sentiment_side][polarity]
+        vocabulary[f"adj{sign}"] = ADJECTIVES[sentiment_side][polarity]
+        vocabulary[f"past{sign}"] = [past for past, _ in verbs]
+        vocabulary[f"base{sign}"] = [base for _, base in verbs]
+    return vocabulary
 
 
 def _review(rng: random.Random, side: str, sentiment_side: str, phenomenon: str, label: int) -> Review:
-    slots = _Slots(rng, side, sentiment_side)
-    index = rng.randrange(len(FRAMES[side][phenomenon]))
-    text = FRAMES[side][phenomenon][index](slots, label)
+    index = rng.randrange(len(_FRAMES[side][phenomenon]))
+    frame = _FRAMES[side][phenomenon][index]
+    vocabulary = _vocabulary(side, sentiment_side, label)
+    numbered = len(set(re.findall(r"\{aspect (\d+)", frame)))
+    aspects = []  # {aspect 1}, {aspect 2}, ...: distinct, drawn before the other slots
+    while len(aspects) < numbered:
+        aspect = rng.choice(vocabulary["aspect"])
+        if aspect not in aspects:
+            aspects.append(aspect)
+    chosen = {f"aspect {i}": aspect for i, aspect in enumerate(aspects, start=1)}
+    text = templates.render(frame, lambda slot: chosen.get(slot) or templates.draw(rng, slot, vocabulary))
     text = text[0].upper() + text[1:]
     where = rng.randrange(6)  # one review in three gets a neutral sentence before or after
     if where == 0:
-        text = f"{slots.filler} {text}"
+        text = f"{rng.choice(vocabulary['filler'])} {text}"
     elif where == 1:
-        text = f"{text} {slots.filler}"
+        text = f"{text} {rng.choice(vocabulary['filler'])}"
     return Review(text, label, phenomenon, "seen" if sentiment_side == "train" else "unseen",
                   f"{side}/{phenomenon}/{index}")
 
@@ -272,13 +155,12 @@ def generate(seed: int = DEFAULT_SEED, sizes: Mapping[str, int] | None = None) -
         ValueError: a seed that is not an int, an unknown split, or a negative size.
         RuntimeError: the frames cannot fill the requested sizes with distinct reviews.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"generate: seed must be an int, got {seed!r}")
-    sizes = check_sizes(sizes, DEFAULT_SIZES)
+    templates.check_seed(seed, "generate")
+    sizes = templates.check_sizes(sizes, DEFAULT_SIZES)
     seen_texts = set()
     corpus = {}
     for split in SPLITS:
-        rng = random.Random(f"embedded-reviews-{seed}-{split}")
+        rng = templates.seeded("embedded-reviews", seed, split)
         side = "test" if split == "test" else "train"
         reviews, tries = [], 0
         for i in range(sizes[split]):
@@ -298,7 +180,7 @@ def generate(seed: int = DEFAULT_SEED, sizes: Mapping[str, int] | None = None) -
 
 
 def write_reviews(path: str | os.PathLike, reviews: Iterable[Review]) -> None:
-    """Write reviews as a tab-separated file with a header (:data:`COLUMNS`), ``\\n`` line ends."""
+    """Write reviews as a tab-separated file with a header (:data:`COLUMNS`), ``\\n`` line ends (lab 04)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(COLUMNS)
@@ -308,7 +190,7 @@ def write_reviews(path: str | os.PathLike, reviews: Iterable[Review]) -> None:
 
 
 def read_reviews(path: str | os.PathLike) -> list:
-    """Read a file written by :func:`write_reviews`; a bad line raises ``ValueError`` naming file and line."""
+    """Read a file written by :func:`write_reviews` (lab 04); a bad line raises ``ValueError`` naming file and line."""
     path = Path(path)
     with path.open(encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t")
@@ -333,7 +215,7 @@ def read_reviews(path: str | os.PathLike) -> list:
 
 
 def sentiment_words(side: str = "train") -> set:
-    """Every sentiment word of one side's lists (adjectives and verb forms), lower-cased."""
+    """Every sentiment word of one side's lists (adjectives and verb forms), lower-cased (lab 04)."""
     if side not in ("train", "test"):
         raise ValueError(f"sentiment_words: side must be 'train' or 'test', got {side!r}")
     words = set()

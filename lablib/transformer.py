@@ -1,15 +1,9 @@
-"""A BERT-style Transformer encoder written plainly, and a loader for real BERT weights.
+"""A BERT-style encoder written plainly, and a loader for real BERT weights (chapter "The Transformer from scratch", lab 02).
 
-Explained in the chapter "The Transformer from scratch" (``book/transformer.md``)
-and built step by step in ``labs/02_transformer.ipynb``. The code reads top to
-bottom like the chapter: attention, multi-head attention, the feed-forward
-block, the encoder layer, the embeddings, the encoder. :func:`load_hf_bert`
-copies the weights of a Hugging Face BERT checkpoint into it, and
-``tests/test_transformer.py`` shows that the outputs then agree with
-``transformers.BertModel`` to about 1e-5, layer by layer.
-
-Shapes use B = batch, T = sequence length, d = hidden size, h = heads,
-d_k = d / h = head size.
+Top to bottom as the chapter: attention, multi-head attention, feed-forward,
+encoder layer, embeddings, encoder. Loaded with :func:`load_hf_bert`, it
+matches ``transformers.BertModel`` to about 1e-5, layer by layer (tests).
+Shapes: B batch, T length, d hidden size, h heads, d_k = d / h.
 """
 from __future__ import annotations
 
@@ -24,45 +18,39 @@ from torch import nn
 
 # ------------------------------------------------------------------ attention
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
-    """Scaled dot-product attention: softmax(q k^T / sqrt(d_k)) v.
+    """softmax(q k^T / sqrt(d_k)) v; returns the output (..., T, d_k) and the weights (..., T, S) (lab 02).
 
-    ``q``, ``k``, ``v`` have shape (..., T, d_k) (``k`` and ``v`` may have
-    their own length S). ``mask`` is a boolean tensor broadcastable to
-    (..., T, S) that is True where a query may attend to a key. Returns the
-    output (..., T, d_k) and the attention weights (..., T, S).
+    ``k``, ``v`` may have their own length S; ``mask`` is boolean,
+    broadcastable to (..., T, S), True where a query may attend to a key.
     """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"attention: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit "
-            "(q and k need the same last dimension, k and v the same length)"
-        )
-    # Scaling q (T x d_k numbers) rather than the scores (T x S) gives the same
-    # result with fewer operations.
+        raise ValueError(f"attention: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit "
+                         "(q and k need the same last dimension, k and v the same length)")
+    # scale q (T x d_k numbers), not the scores (T x S): the same result, fewer operations
     scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)  # (..., T, S)
     if mask is not None:
         if mask.dtype != torch.bool:
             raise ValueError(f"attention: mask must be boolean (True = may attend), got {mask.dtype}")
-        # The most negative finite number rather than -inf: a row with every
-        # key masked then gets uniform weights instead of NaN.
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # a new tensor: autograd-safe
+        # the most negative finite number, not -inf: a fully masked row gets uniform weights, not NaN
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B, S) with 1 for real tokens and 0 for padding -> boolean (B, 1, 1, S) for :func:`attention`."""
+    """(B, S) with 1 for real tokens, 0 for padding -> boolean (B, 1, 1, S) for :func:`attention` (chapter transformer)."""
     if attention_mask.dim() != 2:
         raise ValueError(f"padding_mask expects (batch, length), got shape {tuple(attention_mask.shape)}")
     return attention_mask.bool()[:, None, None, :]
 
 
 def causal_mask(length: int, device=None) -> torch.Tensor:
-    """(T, T) boolean, True on and below the diagonal: position t may attend to positions <= t."""
+    """(T, T) boolean, True on and below the diagonal: position t attends to positions <= t (lab 02)."""
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()
 
 
 class MultiHeadAttention(nn.Module):
-    """h heads of attention in parallel: Concat(head_1, ..., head_h) W_O, head_i = attention(x W_Q^i, x W_K^i, x W_V^i)."""
+    """h heads in parallel: Concat(head_1..head_h) W_O, head_i = attention(x W_Q^i, x W_K^i, x W_V^i) (chapter transformer)."""
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0):
         super().__init__()
@@ -88,8 +76,8 @@ class MultiHeadAttention(nn.Module):
         return self.dropout(self.output(concat)), weights
 
 
-class FeedForward(nn.Module):
-    """Position-wise feed-forward block: W_2 GELU(W_1 x + b_1) + b_2, widening d -> 4d -> d in BERT."""
+class _FeedForward(nn.Module):
+    """Position-wise feed-forward block: W_2 GELU(W_1 x + b_1) + b_2, d -> 4d -> d in BERT."""
 
     def __init__(self, hidden_size: int, intermediate_size: int, dropout: float = 0.0):
         super().__init__()
@@ -102,14 +90,14 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """One BERT encoder layer (post-LayerNorm): x = LN(x + MHA(x)); x = LN(x + FFN(x))."""
+    """One BERT encoder layer (post-LN): x = LN(x + MHA(x)); x = LN(x + FFN(x)) (chapter transformer)."""
 
     def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int,
                  dropout: float = 0.0, layer_norm_eps: float = 1e-12):
         super().__init__()
         self.attention = MultiHeadAttention(hidden_size, num_heads, dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.feed_forward = FeedForward(hidden_size, intermediate_size, dropout)
+        self.feed_forward = _FeedForward(hidden_size, intermediate_size, dropout)
         self.output_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
@@ -121,7 +109,7 @@ class EncoderLayer(nn.Module):
 
 @dataclass
 class EncoderConfig:
-    """The sizes of a BERT-style encoder (names follow Hugging Face's ``BertConfig``)."""
+    """The sizes of a BERT-style encoder, named as Hugging Face's ``BertConfig`` (lab 02)."""
 
     vocab_size: int = 30522
     hidden_size: int = 768
@@ -146,7 +134,7 @@ class EncoderConfig:
 
 
 class Embeddings(nn.Module):
-    """BERT's input: token + learned position + segment (token type) embeddings, then LayerNorm."""
+    """BERT's input: token + learned position + segment embeddings, then LayerNorm (chapter transformer)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -167,7 +155,7 @@ class Embeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class EncoderOutput(NamedTuple):
+class _EncoderOutput(NamedTuple):
     """Every layer's output: ``hidden_states[0]`` is the embeddings, ``hidden_states[i]`` layer i's output."""
 
     last_hidden_state: torch.Tensor  # (B, T, d)
@@ -176,7 +164,7 @@ class EncoderOutput(NamedTuple):
 
 
 class Encoder(nn.Module):
-    """A BERT-style encoder: embeddings, then ``num_hidden_layers`` encoder layers."""
+    """A BERT-style encoder: embeddings, then ``num_hidden_layers`` encoder layers (lab 02)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -189,7 +177,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None) -> EncoderOutput:
+                token_type_ids: torch.Tensor | None = None) -> _EncoderOutput:
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
         x = self.embeddings(input_ids, token_type_ids)
@@ -199,29 +187,20 @@ class Encoder(nn.Module):
             x, weights = layer(x, mask)
             hidden_states.append(x)
             attentions.append(weights)
-        return EncoderOutput(x, tuple(hidden_states), tuple(attentions))
+        return _EncoderOutput(x, tuple(hidden_states), tuple(attentions))
 
 
 # --------------------------------------------------------------------- loader
 def _hf_names(num_layers: int) -> dict:
     """Map our parameter names to the names in a Hugging Face ``BertModel`` state dict."""
-    names = {
-        "embeddings.token.weight": "embeddings.word_embeddings.weight",
-        "embeddings.position.weight": "embeddings.position_embeddings.weight",
-        "embeddings.segment.weight": "embeddings.token_type_embeddings.weight",
-        "embeddings.norm.weight": "embeddings.LayerNorm.weight",
-        "embeddings.norm.bias": "embeddings.LayerNorm.bias",
-    }
-    per_layer = {
-        "attention.query": "attention.self.query",
-        "attention.key": "attention.self.key",
-        "attention.value": "attention.self.value",
-        "attention.output": "attention.output.dense",
-        "attention_norm": "attention.output.LayerNorm",
-        "feed_forward.up": "intermediate.dense",
-        "feed_forward.down": "output.dense",
-        "output_norm": "output.LayerNorm",
-    }
+    names = {f"embeddings.{ours}": f"embeddings.{theirs}" for ours, theirs in (
+        ("token.weight", "word_embeddings.weight"), ("position.weight", "position_embeddings.weight"),
+        ("segment.weight", "token_type_embeddings.weight"), ("norm.weight", "LayerNorm.weight"),
+        ("norm.bias", "LayerNorm.bias"))}
+    per_layer = {"attention.query": "attention.self.query", "attention.key": "attention.self.key",
+                 "attention.value": "attention.self.value", "attention.output": "attention.output.dense",
+                 "attention_norm": "attention.output.LayerNorm", "feed_forward.up": "intermediate.dense",
+                 "feed_forward.down": "output.dense", "output_norm": "output.LayerNorm"}
     for i in range(num_layers):
         for ours, theirs in per_layer.items():
             for kind in ("weight", "bias"):
@@ -230,7 +209,7 @@ def _hf_names(num_layers: int) -> dict:
 
 
 def _read_checkpoint(folder: Path) -> dict:
-    """The raw tensors of a checkpoint folder, read directly (no model in between)."""
+    """The raw tensors of a checkpoint folder."""
     safetensors_file, torch_file = folder / "model.safetensors", folder / "pytorch_model.bin"
     if safetensors_file.is_file():
         from safetensors.torch import load_file
@@ -242,17 +221,12 @@ def _read_checkpoint(folder: Path) -> dict:
 
 
 def load_hf_bert(source) -> Encoder:
-    """Build an :class:`Encoder` and copy a Hugging Face BERT checkpoint's weights into it.
+    """An :class:`Encoder` with a Hugging Face BERT checkpoint's weights, in eval mode (lab 02).
 
-    ``source`` is one of: a checkpoint folder (``config.json`` + weights, read
-    directly, so a tensor missing from the file is reported rather than
-    silently initialised at random, as ``from_pretrained`` would); a hub name
-    such as ``"bert-base-cased"`` (at the commit :func:`lablib.models.pinned` gives;
-    needs the network or the local cache); or a
-    ``transformers.BertModel`` (or a model with a ``.bert`` attribute, such as
-    ``BertForTokenClassification``). Every tensor's shape is checked; a missing
-    or misshapen tensor raises a ``KeyError``/``ValueError`` that names it.
-    The returned encoder is in eval mode (no dropout).
+    ``source``: a checkpoint folder (read directly, so a missing tensor is
+    reported, not initialised at random as ``from_pretrained`` would); a hub
+    name (at the commit :func:`lablib.models.pinned` gives); or a ``BertModel``
+    (or a model with a ``.bert``). A missing or misshapen tensor is named.
     """
     from transformers import BertConfig, BertModel
 
@@ -291,15 +265,14 @@ def load_hf_bert(source) -> Encoder:
 
 
 def count_parameters(module: nn.Module) -> int:
-    """The number of parameters of a module (every tensor counted once)."""
+    """The number of parameters of a module, every tensor counted once (labs 02, 06)."""
     return sum(p.numel() for p in module.parameters())
 
 
 def encoder_layer_parameters(hidden_size: int, intermediate_size: int) -> int:
-    """Parameters of one encoder layer by formula: 4(d^2 + d) + 2 d d_ff + d_ff + d + 2 * 2d.
+    """Parameters of one encoder layer by formula; 12 d^2 + 13 d when d_ff = 4d (lab 02).
 
-    Q, K, V, O projections: 4(d^2 + d); feed-forward: d d_ff + d_ff + d_ff d + d;
-    two LayerNorms: 2 * 2d. With d_ff = 4d this is 12 d^2 + 13 d.
+    Q, K, V, O: 4(d^2 + d); feed-forward: d d_ff + d_ff + d_ff d + d; two LayerNorms: 2 * 2d.
     """
     d, f = hidden_size, intermediate_size
     return 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d

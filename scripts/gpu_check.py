@@ -96,15 +96,15 @@ class Paths:
         return dtype, self.steps / (time.perf_counter() - start), "steps/s"
 
     def ner_inference(self):
-        """lablib.ner.predict_tags over validation sentences (labs 03 and 07; no autocast)."""
-        from lablib import ner
+        """lablib.ner.predict_tags over validation sentences (labs 03 and 07), through lablib.train.predict."""
+        from lablib import ner, train
 
         model = self._tagger().to(self.device)
         start = time.perf_counter()
-        ner.predict_tags(model, self.tokenizer, self.ner_validation, batch_size=64, device=self.device)
+        ner.predict_tags(model, self.tokenizer, self.ner_validation, batch_size=64, device=self.device, progress=False)
         _sync(self.device)
         batches = -(-len(self.ner_validation) // 64)
-        return "float32", batches / (time.perf_counter() - start), "batches/s"
+        return _dtype_name(train.amp_dtype("auto", self.device)), batches / (time.perf_counter() - start), "batches/s"
 
     def predict_proba(self):
         """lablib.classify.predict_proba over generated reviews (lab 04)."""

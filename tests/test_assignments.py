@@ -1,4 +1,4 @@
-"""lablib.assignments: the student build, the autograder bundle and the grader (issue: assignments).
+"""coursetools: the student build, the autograder bundle and the grader (issue: assignments).
 
 Fast tests use a small synthetic lab (three exercises) and submissions that
 are right, wrong, crashing, looping and tampered with. The lab tests build the
@@ -20,7 +20,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from lablib import assignments as A
+from coursetools import build as B
+from coursetools import forbidden as FB
+from coursetools import grade as G
+from coursetools import markup as M
+from coursetools import run as R
+from coursetools.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
@@ -39,7 +44,7 @@ def _meta(grade_id, *, solution=False, grade=False, points=None):
 
 def solution_cell(name, body, hint="use the formula"):
     source = f"def {name}(x):\n    ### BEGIN SOLUTION\n    # HINT: {hint}\n{body}\n    ### END SOLUTION\n"
-    return new_code_cell(source, metadata=_meta(f"{name}{A.SOLUTION_SUFFIX}", solution=True))
+    return new_code_cell(source, metadata=_meta(f"{name}{M.SOLUTION_SUFFIX}", solution=True))
 
 
 def check_cell(name, visible, hidden, points):
@@ -49,7 +54,7 @@ def check_cell(name, visible, hidden, points):
 
 def synthetic_lab():
     """Three exercises (double, square, cube) and ordinary cells before, between and after them."""
-    setup = new_code_cell("import math\nscale = 2", metadata={"tags": [A.SETUP_TAG]})
+    setup = new_code_cell("import math\nscale = 2", metadata={"tags": [M.SETUP_TAG]})
     return new_notebook(cells=[
         new_markdown_cell("# Lab 9: a synthetic lab\n\n[![Open In Colab](https://colab.research.google.com/x.svg)](https://x)"),
         setup,
@@ -71,7 +76,7 @@ def with_solution(student, name, body):
     """A copy of a student notebook with the solution cell of `name` replaced by `def name(x):` + body."""
     nb = copy.deepcopy(student)
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == f"{name}{A.SOLUTION_SUFFIX}":
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == f"{name}{M.SOLUTION_SUFFIX}":
             cell.source = f"def {name}(x):\n{body}\n"
     return nb
 
@@ -84,7 +89,7 @@ def synthetic(tmp_path_factory):
     labs.mkdir()
     instructor = synthetic_lab()
     nbformat.write(instructor, str(labs / "09_synthetic.ipynb"))
-    A.build(labs, root / "assignments", log=lambda _: None)
+    B.build(labs, root / "assignments", log=lambda _: None)
     student = nbformat.read(str(root / "assignments" / "student" / "09_synthetic.ipynb"), as_version=4)
     return root, student, instructor
 
@@ -98,7 +103,7 @@ def grade_synthetic(synthetic, submissions: dict, **options):
         nbformat.write(nb, str(folder / student / "09_synthetic.ipynb"))
     out = folder.with_name(folder.name + "-grades")
     options = {"exercise_timeout": 4, "grace": 4, "log": lambda _: None, **options}
-    A.grade(folder, out, root / "assignments" / "autograder", **options)
+    G.grade(folder, out, root / "assignments" / "autograder", **options)
     with open(out / "scores.csv") as handle:
         rows = {(row["student"], row["exercise"]): row for row in csv.DictReader(handle)}
     return rows, out
@@ -114,7 +119,7 @@ def points(rows, student):
 def test_student_notebook_has_stubs_with_hints_and_no_solution_or_hidden_test(synthetic):
     root, student, instructor = synthetic
     text = "\n".join(cell.source for cell in student.cells)
-    for line in A.solution_lines(instructor):
+    for line in M.solution_lines(instructor):
         if not line.startswith("# HINT:"):
             assert line not in text, f"solution or hidden-test line {line!r} reached the student"
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
@@ -126,7 +131,7 @@ def test_student_notebook_has_stubs_with_hints_and_no_solution_or_hidden_test(sy
     assert check.metadata["editable"] is False and check.metadata["deletable"] is False  # nbgrader's LockCells
     assert "colab-badge" not in student.cells[0].source and "x.svg" not in student.cells[0].source
     assert "Student version" in student.cells[0].source
-    assert student.metadata[A.METADATA_KEY]["lab"] == "09_synthetic"
+    assert student.metadata[M.METADATA_KEY]["lab"] == "09_synthetic"
 
 
 def test_autograder_bundle_keeps_hidden_tests_and_lists_points(synthetic):
@@ -154,18 +159,18 @@ def test_autograder_bundle_keeps_hidden_tests_and_lists_points(synthetic):
 def test_bad_markup_is_refused_with_a_clear_message(break_it, message):
     nb = synthetic_lab()
     break_it(nb)
-    with pytest.raises(A.AssignmentError, match=message):
-        A.exercises(nb, "09_synthetic.ipynb")
+    with pytest.raises(M.AssignmentError, match=message):
+        M.exercises(nb, "09_synthetic.ipynb")
 
 
 def test_a_later_cell_that_uses_an_exercise_name_is_reported():
     nb = synthetic_lab()
-    assert A.dependency_problems(nb) == []
+    assert M.dependency_problems(nb) == []
     nb.cells.append(new_code_cell("print(square(4))"))  # runs on the stub in the student version
     nb.cells.append(new_code_cell("scale = 3\ndef f(x):\n    return x * scale"))  # scale: a setup name, fine
-    assert A.dependency_problems(nb) == ["cell 10 uses 'square', which graded cell 'square-solution' defines"]
+    assert M.dependency_problems(nb) == ["cell 10 uses 'square', which graded cell 'square-solution' defines"]
     nb.cells.insert(10, new_code_cell("def square(x):\n    return x ** 2"))  # redefined by an ungraded cell: fine
-    assert A.dependency_problems(nb) == []
+    assert M.dependency_problems(nb) == []
 
 
 # ----------------------------------------------------------------------------- the grader
@@ -230,7 +235,7 @@ def test_grader_handles_lost_metadata_and_deleted_check_cells(synthetic):
     stripped = completed(student)
     for cell in stripped.cells:  # an editor that drops cell metadata: check cells found by their released source
         cell.metadata = {}
-    stripped.metadata.pop(A.METADATA_KEY, None)
+    stripped.metadata.pop(M.METADATA_KEY, None)
     deleted = completed(student)
     deleted.cells = [c for c in deleted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "cube"]
     rows, out = grade_synthetic(synthetic, {"stripped": stripped, "deleted": deleted})
@@ -254,22 +259,22 @@ def test_exercises_only_runs_setup_and_exercise_cells(synthetic):
 
 def test_submission_folder_layouts(synthetic, tmp_path):
     root, student, _ = synthetic
-    bundles = A.load_bundles(root / "assignments" / "autograder")
+    bundles = B.load_bundles(root / "assignments" / "autograder")
     nbformat.write(student, str(tmp_path / "bob_09_synthetic.ipynb"))
     (tmp_path / "carol").mkdir()
     nbformat.write(student, str(tmp_path / "carol" / "renamed.ipynb"))  # lab from the notebook's metadata
     (tmp_path / "notes.ipynb").write_text("{}")
-    found, problems = A.find_submissions(tmp_path, bundles)
+    found, problems = G.find_submissions(tmp_path, bundles)
     assert {(s.student, s.lab) for s in found} == {("bob", "09_synthetic"), ("carol", "09_synthetic")}
     assert [p.name for p, _ in problems] == ["notes.ipynb"] and "cannot tell which lab" in problems[0][1]
-    with pytest.raises(A.AssignmentError, match="no autograder bundles"):
-        A.load_bundles(tmp_path / "nowhere")
+    with pytest.raises(M.AssignmentError, match="no autograder bundles"):
+        B.load_bundles(tmp_path / "nowhere")
 
 
 def test_command_line_errors_are_one_clear_line(tmp_path, capsys):
-    assert A.main(["grade", str(tmp_path), "--out", str(tmp_path / "out"), "--autograder", str(tmp_path)]) == 2
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "out"), "--autograder", str(tmp_path)]) == 2
     assert "no autograder bundles" in capsys.readouterr().err
-    assert A.main(["build", "99_missing", "--labs", str(ROOT / "labs"), "--out", str(tmp_path)]) == 2
+    assert main(["build", "99_missing", "--labs", str(ROOT / "labs"), "--out", str(tmp_path)]) == 2
     assert "no lab '99_missing'" in capsys.readouterr().err
 
 
@@ -282,7 +287,7 @@ def _visible_text(instructor) -> str:
     for index, cell in enumerate(instructor.cells):
         source = cell.source
         for begin, end in (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")):
-            source = "\n".join(A.split_regions(source, begin, end, f"cell {index}")[0])
+            source = "\n".join(M.split_regions(source, begin, end, f"cell {index}")[0])
         parts.append(source)
     return "\n".join(parts)
 
@@ -291,13 +296,13 @@ def _visible_text(instructor) -> str:
 def course_set(tmp_path_factory):
     """`make assignments` for the course's labs: (output folder, {lab: manifest})."""
     out = tmp_path_factory.mktemp("course-assignments")
-    manifests = A.build(ROOT / "labs", out, log=lambda _: None)
+    manifests = B.build(ROOT / "labs", out, log=lambda _: None)
     return out, {m["lab"]: m for m in manifests}
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.stem for lab in LABS])
 def test_every_lab_has_one_to_three_graded_exercises(lab):
-    found = A.exercises(nbformat.read(str(lab), as_version=4), lab.name)
+    found = M.exercises(nbformat.read(str(lab), as_version=4), lab.name)
     assert 1 <= len(found) <= 3, f"{lab.name} has {len(found)} graded exercises; book/instructors.md says how to add one"
     assert all(e.hint for e in found), "every solution region has a '# HINT:' line for the stub"
 
@@ -309,9 +314,9 @@ def test_no_solution_text_survives_in_the_student_notebook(course_set, lab):
     student = nbformat.read(str(out / "student" / lab.name), as_version=4)
     student_text = "\n".join(cell.source for cell in student.cells)
     visible = _visible_text(instructor)
-    secret = [line for line in A.solution_lines(instructor)
+    secret = [line for line in M.solution_lines(instructor)
               if not line.startswith("# HINT:") and line not in visible]
-    assert len(secret) >= 0.8 * len(A.solution_lines(instructor)) - len(manifests[lab.stem]["exercises"])
+    assert len(secret) >= 0.8 * len(M.solution_lines(instructor)) - len(manifests[lab.stem]["exercises"])
     leaked = [line for line in secret if line in student_text]
     assert not leaked, f"solution or hidden-test lines in the student notebook: {leaked}"
     assert not any(cell.get("outputs") for cell in student.cells), "the student notebook stores outputs"
@@ -320,7 +325,7 @@ def test_no_solution_text_survives_in_the_student_notebook(course_set, lab):
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.stem for lab in LABS])
 def test_no_ungraded_cell_depends_on_an_exercise(lab):
-    problems = A.dependency_problems(nbformat.read(str(lab), as_version=4))
+    problems = M.dependency_problems(nbformat.read(str(lab), as_version=4))
     assert not problems, f"{lab.name}: " + "; ".join(problems)
 
 
@@ -332,7 +337,7 @@ def _grade_lab(course_set, tmp_path, lab: str, **options):
         (submissions / student).mkdir(parents=True)
         (submissions / student / f"{lab}.ipynb").write_bytes(source.read_bytes())
     grades = tmp_path / "grades"
-    A.grade(submissions, grades, out / "autograder", log=lambda _: None, **options)
+    G.grade(submissions, grades, out / "autograder", log=lambda _: None, **options)
     with open(grades / "scores.csv") as handle:
         return list(csv.DictReader(handle)), grades
 
@@ -347,8 +352,8 @@ def _assert_full_and_zero(rows, grades, lab, manifest):
         assert "NotImplementedError: Hint:" in row["feedback"], row  # the stub's hint reaches the student
     for name in ("instructor", "student"):  # nothing outside the exercises raised
         graded = nbformat.read(str(grades / "graded" / name / f"{lab}.ipynb"), as_version=4)
-        errors = [(i, A.error_line(c)) for i, c in enumerate(graded.cells)
-                  if c.cell_type == "code" and A.error_line(c) and "nbgrader" not in c.metadata]
+        errors = [(i, R.error_line(c)) for i, c in enumerate(graded.cells)
+                  if c.cell_type == "code" and R.error_line(c) and "nbgrader" not in c.metadata]
         assert not errors, f"{name}: cells outside the exercises raised: {errors}"
 
 
@@ -390,7 +395,7 @@ def reference_lab():
     """One exercise, `root`, checked against math.sqrt; an ordinary cell defines a helper that calls math.sqrt."""
     return new_notebook(cells=[
         new_markdown_cell("# Lab 10: no references"),
-        new_code_cell("import math", metadata={"tags": [A.SETUP_TAG]}),
+        new_code_cell("import math", metadata={"tags": [M.SETUP_TAG]}),
         new_code_cell("def helper(x):\n    return math.sqrt(x)"),
         solution_cell("root", "    return x ** 0.5", hint="a power"),
         check_cell("root", 'assert abs(root(2.0) - math.sqrt(2.0)) < 1e-12, "root(2.0) is wrong"',
@@ -404,8 +409,8 @@ def reference_set(tmp_path_factory):
     (root / "labs").mkdir()
     nbformat.write(reference_lab(), str(root / "labs" / "10_references.ipynb"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(A.FORBIDDEN, "root", ("math.sqrt", "math.pow"))
-        A.build(root / "labs", root / "assignments", log=lambda _: None)
+        patch.setitem(FB.FORBIDDEN, "root", ("math.sqrt", "math.pow"))
+        B.build(root / "labs", root / "assignments", log=lambda _: None)
     student = nbformat.read(str(root / "assignments" / "student" / "10_references.ipynb"), as_version=4)
     return root, student
 
@@ -441,7 +446,7 @@ def test_a_solution_that_calls_the_reference_scores_zero_static_and_at_run_time(
     for name, source in submissions.items():
         (folder / name).mkdir(parents=True)
         nbformat.write(_with_cell(student, "root-solution", source), str(folder / name / "10_references.ipynb"))
-    A.grade(folder, root / "grades", root / "assignments" / "autograder", exercise_timeout=20, log=lambda _: None)
+    G.grade(folder, root / "grades", root / "assignments" / "autograder", exercise_timeout=20, log=lambda _: None)
     with open(root / "grades" / "scores.csv") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert rows["honest"]["points"] == "2" and rows["honest"]["status"] == "passed", rows["honest"]
@@ -462,7 +467,7 @@ def test_the_guard_blocks_every_route_to_a_reference_and_puts_everything_back():
     import torch
     import torch.nn.functional as F
 
-    forbidden = A.forbidden_of("01-log-softmax")
+    forbidden = FB.forbidden_of("01-log-softmax")
     saved, saved_f = torch.log_softmax, F.log_softmax
 
     def honest(z):
@@ -475,11 +480,11 @@ def test_the_guard_blocks_every_route_to_a_reference_and_puts_everything_back():
               "torch.Tensor.logsumexp": lambda z: z - z.logsumexp(-1, keepdim=True),
               "torch.distributions": lambda z: torch.distributions.Categorical(logits=z).logits}
     namespace = {"honest": honest, **{f"cheat{i}": f for i, f in enumerate(routes.values())}}
-    assert A.guard(namespace, list(namespace), forbidden) == list(namespace)
+    assert FB.guard(namespace, list(namespace), forbidden) == list(namespace)
     z = torch.randn(3, 5)
     assert torch.allclose(namespace["honest"](z), torch.log_softmax(z, dim=-1), atol=1e-6)
     for i, entry in enumerate(routes):
-        with pytest.raises(A.ForbiddenReference, match=f"cheat{i} used {entry}:"):
+        with pytest.raises(FB.ForbiddenReference, match=f"cheat{i} used {entry}:"):
             namespace[f"cheat{i}"](z)
     assert torch.log_softmax is saved and F.log_softmax is saved_f and "log_softmax" not in vars(torch.Tensor)
     assert torch.log_softmax(z, dim=-1).shape == (3, 5) and math.isclose(math.sqrt(4.0), 2.0)
@@ -490,7 +495,7 @@ def test_the_guard_blocks_every_route_to_a_reference_and_puts_everything_back():
 
 def test_the_static_check_follows_aliases_and_lines():
     setup = "import torch\nimport torch.nn.functional as F\nfrom lablib import losses as L"
-    forbidden = A.forbidden_of("01-log-softmax")
+    forbidden = FB.forbidden_of("01-log-softmax")
     cases = {
         "def f(z):\n    return F.log_softmax(z, dim=-1)": [(2, "torch.nn.functional.log_softmax")],
         "from torch.nn.functional import log_softmax as ls\ndef f(z):\n    return ls(z, -1)":
@@ -503,11 +508,11 @@ def test_the_static_check_follows_aliases_and_lines():
         "def f(z):\n    log_softmax = z - z.amax(-1, keepdim=True)\n    return log_softmax": [],  # a variable
     }
     for source, expected in cases.items():
-        assert A.forbidden_uses(source, forbidden, [setup]) == expected, source
-    f1 = A.forbidden_of("03-entity-f1")
-    assert A.forbidden_uses("from seqeval.metrics import f1_score as f\nscore = f", f1) == [(1, "seqeval"), (2, "seqeval")]
-    assert A.forbidden_uses("def g(a, b):\n    import seqeval.metrics\n    return 0", f1) == [(2, "seqeval")]
-    assert A.forbidden_uses("def evaluate(x):\n    return x", f1) == []  # a name, not the package
+        assert FB.forbidden_uses(source, forbidden, [setup]) == expected, source
+    f1 = FB.forbidden_of("03-entity-f1")
+    assert FB.forbidden_uses("from seqeval.metrics import f1_score as f\nscore = f", f1) == [(1, "seqeval"), (2, "seqeval")]
+    assert FB.forbidden_uses("def g(a, b):\n    import seqeval.metrics\n    return 0", f1) == [(2, "seqeval")]
+    assert FB.forbidden_uses("def evaluate(x):\n    return x", f1) == []  # a name, not the package
 
 
 # the obvious shortcut for each exercise of the course: the static check must name it
@@ -533,7 +538,7 @@ SHORTCUTS = {
 def _course_exercises():
     for lab in LABS:
         nb = nbformat.read(str(lab), as_version=4)
-        for exercise in A.exercises(nb, lab.name):
+        for exercise in M.exercises(nb, lab.name):
             yield lab, nb, exercise
 
 
@@ -544,15 +549,15 @@ def test_every_graded_exercise_lists_its_references_and_the_instructor_solution_
     seen = set()
     for lab, nb, exercise in _course_exercises():
         seen.add(exercise.exercise)
-        assert exercise.forbidden, (f"{lab.name}: {exercise.exercise} has no entry in lablib.assignments.FORBIDDEN "
+        assert exercise.forbidden, (f"{lab.name}: {exercise.exercise} has no entry in coursetools.forbidden.FORBIDDEN "
                                     "(the check's reference and the library functions that do the whole exercise)")
-        solution = nb.cells[A._cell_index(nb, exercise.solution_cell)].source
-        uses = A.forbidden_uses(solution, exercise.forbidden, A._code_before(nb, exercise.solution_cell))
+        solution = nb.cells[M.cell_index(nb, exercise.solution_cell)].source
+        uses = FB.forbidden_uses(solution, exercise.forbidden, M.code_before(nb, exercise.solution_cell))
         assert not uses, f"{lab.name}: the instructor's solution of {exercise.exercise} uses {uses}"
-        setup = [c.source for c in nb.cells if A.SETUP_TAG in c.metadata.get("tags", [])]
-        assert A.forbidden_uses(SHORTCUTS[exercise.exercise], exercise.forbidden, setup), exercise.exercise
-    assert seen == set(A.FORBIDDEN) == set(SHORTCUTS), "FORBIDDEN has entries for exercises that no lab has"
-    for entry in {e for entries in A.FORBIDDEN.values() for e in entries}:  # no typos: each one exists if installed
+        setup = [c.source for c in nb.cells if M.SETUP_TAG in c.metadata.get("tags", [])]
+        assert FB.forbidden_uses(SHORTCUTS[exercise.exercise], exercise.forbidden, setup), exercise.exercise
+    assert seen == set(FB.FORBIDDEN) == set(SHORTCUTS), "FORBIDDEN has entries for exercises that no lab has"
+    for entry in {e for entries in FB.FORBIDDEN.values() for e in entries}:  # no typos: each one exists if installed
         parts = entry.split(".")
         if importlib.util.find_spec(parts[0]) is None:
             continue
@@ -564,7 +569,7 @@ def test_every_graded_exercise_lists_its_references_and_the_instructor_solution_
                 continue
         for part in parts[i:]:
             obj = getattr(obj, part, None)
-        assert obj is not None and A._resolve(entry), f"FORBIDDEN names {entry!r}, which does not exist"
+        assert obj is not None and FB._resolve(entry), f"FORBIDDEN names {entry!r}, which does not exist"
 
 
 @pytest.mark.slow
@@ -591,7 +596,7 @@ def test_labs_01_and_02_a_solution_that_calls_the_reference_scores_zero(course_s
             nb = _with_cell(nb, grade_id, source)
         (tmp_path / "submissions" / student).mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, str(tmp_path / "submissions" / student / f"{lab}.ipynb"))
-    A.grade(tmp_path / "submissions", tmp_path / "grades", out / "autograder", exercises_only=True, log=lambda _: None)
+    G.grade(tmp_path / "submissions", tmp_path / "grades", out / "autograder", exercises_only=True, log=lambda _: None)
     with open(tmp_path / "grades" / "scores.csv") as handle:
         rows = {(row["student"], row["exercise"]): row for row in csv.DictReader(handle)}
     expected = {  # (student, exercise): (layer, the reference the feedback names)

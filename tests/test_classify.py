@@ -30,7 +30,7 @@ def test_a_calibrated_predictor_has_a_small_ece():
 
 
 def test_reliability_rejects_bad_input():
-    with pytest.raises(ValueError, match="lengths differ: p_positive 3, labels 2"):
+    with pytest.raises(ValueError, match="lengths differ: p_positive has 3, labels has 2"):
         classify.reliability([0.1, 0.2, 0.3], [0, 1])
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
         classify.reliability([0.1, 1.2], [0, 1])
@@ -152,7 +152,7 @@ def test_predict_proba_rejects_bad_arguments():
         classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="fp8")
     with pytest.raises(ValueError, match="predict_proba: amp='bf16' needs a CUDA device"):
         classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="bf16", device="cpu")
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], batch_size=0)
     with pytest.raises(ValueError, match="non-empty list of strings"):
         classify.predict_proba(TinyClassifier(), WordTokenizer(), [])

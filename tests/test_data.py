@@ -1,9 +1,14 @@
-"""lablib.data: the checksummed registry, generation, download and verification."""
+"""lablib.data: the checksummed registry, generation and verification; lablib.data.templates: the template engine."""
+import random
+import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from lablib import data
+from lablib.data import templates
 
 CONTENT = b"EU B-ORG\nrejects O\nGerman B-MISC\n"
 
@@ -34,13 +39,63 @@ def test_generated_file_is_verified_and_cached(registry, tmp_path):
         calls.append(path)
         path.write_bytes(CONTENT)
 
-    data.register("toy.txt", real_sha(tmp_path), generate=generate)
+    entry = data.register("toy.txt", real_sha(tmp_path), generate=generate, description="a toy")
+    assert isinstance(entry, data.DataFile) and data.REGISTRY["toy.txt"] == entry and entry.description == "a toy"
     folder = tmp_path / "cache"
     path = data.fetch("toy.txt", folder=folder)
     assert path == folder / "toy.txt" and path.read_bytes() == CONTENT
     assert data.fetch("toy.txt", folder=folder) == path
     assert len(calls) == 1, "a verified cached file must not be generated again"
     assert sorted(p.name for p in folder.iterdir()) == ["toy.txt"], "no temporary files left behind"
+
+
+def test_fetched_files_are_readable_by_everyone(registry, tmp_path):
+    """A shared cache (JupyterHub) needs 0644, not the 0600 of a temporary file."""
+    data.register("toy.txt", real_sha(tmp_path), generate=lambda path: path.write_bytes(CONTENT))
+    path = data.fetch("toy.txt", folder=tmp_path / "cache")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_kernels_fetching_one_file_at_once_do_not_race(registry, tmp_path):
+    """Each fetch writes a temporary file of its own: a slow writer never sees another's half file."""
+    started = threading.Barrier(4)
+
+    def slow_generate(path):
+        started.wait(timeout=10)
+        with open(path, "wb") as handle:  # half, a pause in which the others write too, the rest
+            handle.write(CONTENT[:10])
+            handle.flush()
+            time.sleep(0.2)
+            handle.write(CONTENT[10:])
+
+    data.register("toy.txt", real_sha(tmp_path), generate=slow_generate)
+    folder = tmp_path / "cache"
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(data.fetch("toy.txt", folder=folder))
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert results == [folder / "toy.txt"] * 4 and (folder / "toy.txt").read_bytes() == CONTENT
+    assert sorted(p.name for p in folder.iterdir()) == ["toy.txt"], "no temporary files left behind"
+
+
+def test_every_generated_data_set_is_registered_with_its_checksum():
+    from lablib import pretraining_corpus
+
+    assert data.REGISTRY[pretraining_corpus.corpus_file_name()].sha256 == pretraining_corpus.CORPUS_SHA256
+    for prefix, checksums in (("embedded-ner", data.EMBEDDED_NER_SHA256), ("embedded-reviews", data.EMBEDDED_REVIEWS_SHA256)):
+        found = {name.rsplit("-", 1)[1].split(".")[0]: entry.sha256
+                 for name, entry in data.REGISTRY.items() if name.startswith(prefix + "-")}
+        assert found == checksums
 
 
 def test_fresh_generation_with_wrong_checksum_is_rejected_and_kept(registry, tmp_path):
@@ -64,34 +119,8 @@ def test_tampered_cache_is_reported_and_left_untouched(registry, tmp_path):
     assert path.read_bytes() == CONTENT + b"extra line\n"
 
 
-def test_download_from_file_url_is_verified(registry, tmp_path):
-    source = tmp_path / "source.txt"
-    source.write_bytes(CONTENT)
-    data.register("remote.txt", real_sha(tmp_path), url=source.as_uri())
-    path = data.fetch("remote.txt", folder=tmp_path / "cache")
-    assert path.read_bytes() == CONTENT
-    source.write_bytes(b"changed upstream\n")
-    data.register("remote2.txt", real_sha(tmp_path), url=source.as_uri())
-    with pytest.raises(data.ChecksumError, match="downloaded from file://"):
-        data.fetch("remote2.txt", folder=tmp_path / "cache")
-
-
-def test_http_download_refused_offline_with_advice(registry, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    data.register("web.txt", "a" * 64, url="https://example.org/web.txt")
-    with pytest.raises(RuntimeError, match="offline mode is on.*'small' profile"):
-        data.fetch("web.txt", folder=tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_failed_download_says_what_failed(registry, tmp_path):
-    data.register("missing.txt", "a" * 64, url=(tmp_path / "does-not-exist.txt").as_uri())
-    with pytest.raises(RuntimeError, match="download of file://.*does-not-exist.txt failed"):
-        data.fetch("missing.txt", folder=tmp_path / "cache")
-
-
 def test_unknown_name_lists_known_ones(registry, tmp_path):
-    data.register("a.txt", "a" * 64, url="file:///nowhere")
+    data.register("a.txt", "a" * 64, generate=print)
     with pytest.raises(KeyError, match=r"'b.txt'.*known: a.txt"):
         data.fetch("b.txt", folder=tmp_path)
 
@@ -99,11 +128,11 @@ def test_unknown_name_lists_known_ones(registry, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(name="x.txt", sha256="abc", url="file:///x"), "64 hexadecimal"),
-        (dict(name="x.txt", sha256="g" * 64, url="file:///x"), "64 hexadecimal"),
-        (dict(name="x.txt", sha256="a" * 64), "exactly one of url= or generate="),
-        (dict(name="x.txt", sha256="a" * 64, url="file:///x", generate=print), "exactly one"),
-        (dict(name="../x.txt", sha256="a" * 64, url="file:///x"), "plain file name"),
+        (dict(name="x.txt", sha256="abc", generate=print), "64 hexadecimal"),
+        (dict(name="x.txt", sha256="g" * 64, generate=print), "64 hexadecimal"),
+        (dict(name="x.txt", sha256="a" * 64, generate=None), "generate must be a function"),
+        (dict(name="x.txt", sha256="a" * 64, generate="https://example.org/x.txt"), "generate must be a function"),
+        (dict(name="../x.txt", sha256="a" * 64, generate=print), "plain file name"),
     ],
 )
 def test_register_rejects_bad_entries(registry, kwargs, match):
@@ -112,11 +141,11 @@ def test_register_rejects_bad_entries(registry, kwargs, match):
 
 
 def test_register_refuses_silent_redefinition(registry):
-    data.register("x.txt", "a" * 64, url="file:///x")
-    data.register("x.txt", "a" * 64, url="file:///x")  # the same entry again is fine
+    data.register("x.txt", "a" * 64, generate=print)
+    data.register("x.txt", "a" * 64, generate=print)  # the same entry again is fine
     with pytest.raises(ValueError, match="already registered"):
-        data.register("x.txt", "b" * 64, url="file:///x")
-    assert data.register("x.txt", "b" * 64, url="file:///x", replace=True).sha256 == "b" * 64
+        data.register("x.txt", "b" * 64, generate=print)
+    assert data.register("x.txt", "b" * 64, generate=print, replace=True).sha256 == "b" * 64
 
 
 def test_verify_missing_file(tmp_path):
@@ -142,3 +171,54 @@ def test_reference_conll_copy_matches_its_sha256sums(shared_data):
         data.verify(folder / name.lstrip("*"), digest)
         checked += 1
     assert checked >= 3
+
+
+# ------------------------------------------------------------------ the template engine
+
+
+def test_fill_draws_slots_left_to_right_and_applies_modifiers():
+    calls = []
+
+    def draw(slot):
+        calls.append(slot)
+        return {"adj": "awful", "title": "the ferry"}.get(slot, slot)
+
+    pieces = templates.fill("{title|cap} is {adj|a} {noun}.", draw)
+    assert calls == ["title", "adj", "noun"]
+    assert pieces == [("title", "The ferry"), (None, " is "), ("adj", "an awful"), (None, " "), ("noun", "noun"), (None, ".")]
+    assert templates.render("{x}{y}", str.upper) == "XY" and templates.render("no slots", str.upper) == "no slots"
+    assert [templates.render("{w|a}", lambda slot: w) for w in ("dull", "awful", "Epic")] == ["a dull", "an awful", "an Epic"]
+    assert templates.render("{w|a|cap}!", lambda slot: "utterly") == "An utterly!"
+
+
+def test_draw_uses_pools_ranges_and_templates_in_a_fixed_order():
+    vocabulary = {"DAY": ["Monday", "Friday"], "NUM": {"from": 2, "below": 500},
+                  "MONEY": "{NUM} {UNIT}", "UNIT": ["euros", "pounds"]}
+    rng, twin = templates.seeded("probe", 7), random.Random("probe-7")
+    drawn = [templates.draw(rng, slot, vocabulary) for slot in ("DAY", "NUM", "MONEY")]
+    assert drawn == [twin.choice(["Monday", "Friday"]), str(twin.randrange(2, 500)),
+                     f"{twin.randrange(2, 500)} {twin.choice(['euros', 'pounds'])}"]
+    with pytest.raises(KeyError, match=r"unknown slot \{YEAR\}.*known: DAY, NUM"):
+        templates.draw(rng, "YEAR", vocabulary)
+
+
+def test_generators_read_their_pools_and_frames_from_the_package_data():
+    from lablib import ner_corpus, pretraining_corpus, reviews
+
+    assert templates.load("ner_corpus")["frames"] == ner_corpus.FRAMES
+    assert templates.load("reviews")["neutral"] == reviews.NEUTRAL
+    assert len(templates.load("pretraining_corpus")["countries"]) == len(pretraining_corpus.COUNTRIES)
+    for name in ("ner_corpus", "reviews", "pretraining_corpus"):
+        assert (Path(templates.__file__).parent / f"{name}.json").is_file()
+
+
+def test_seed_and_size_checks_name_the_bad_value():
+    assert templates.check_seed(3, "f") == 3
+    for bad in ("3", True, 2.0):
+        with pytest.raises(ValueError, match=r"f: seed must be an int, got"):
+            templates.check_seed(bad, "f")
+    assert templates.check_sizes({"b": 0}, {"a": 1, "b": 2}) == {"a": 1, "b": 0}
+    with pytest.raises(ValueError, match=r"unknown split 'c'; allowed: a, b"):
+        templates.check_sizes({"c": 1}, {"a": 1, "b": 2})
+    with pytest.raises(ValueError, match=r"sizes\['a'\] must be an int >= 0, got True"):
+        templates.check_sizes({"a": True}, {"a": 1})

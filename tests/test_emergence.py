@@ -43,17 +43,17 @@ def test_split_is_deterministic_and_depends_on_the_seed():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(p=1, train_fraction=0.5, seed=0), "p=1"),
-    (dict(p=7.0, train_fraction=0.5, seed=0), "p=7.0"),
-    (dict(p=True, train_fraction=0.5, seed=0), "p=True"),
-    (dict(p=7, train_fraction=0.0, seed=0), "train_fraction=0.0"),
-    (dict(p=7, train_fraction=1.0, seed=0), "train_fraction=1.0"),
-    (dict(p=7, train_fraction="half", seed=0), "train_fraction='half'"),
+    (dict(p=1, train_fraction=0.5, seed=0), "p.*got 1"),
+    (dict(p=7.0, train_fraction=0.5, seed=0), "p.*got 7.0"),
+    (dict(p=True, train_fraction=0.5, seed=0), "p.*got True"),
+    (dict(p=7, train_fraction=0.0, seed=0), "train_fraction.*got 0.0"),
+    (dict(p=7, train_fraction=1.0, seed=0), "train_fraction.*got 1.0"),
+    (dict(p=7, train_fraction="half", seed=0), "train_fraction.*got 'half'"),
     (dict(p=2, train_fraction=0.1, seed=0), "0 training pairs"),
-    (dict(p=7, train_fraction=0.5, seed=-1), "seed=-1"),
+    (dict(p=7, train_fraction=0.5, seed=-1), "seed.*got -1"),
 ])
 def test_split_rejects_bad_inputs(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         E.modular_addition_split(**kwargs)
 
 
@@ -83,7 +83,7 @@ def test_digit_addition_problems_are_right_and_deterministic():
     assert torch.equal(inputs, again) and not torch.equal(inputs, other)
     for bad in (dict(n_digits=0, n_problems=5, seed=0), dict(n_digits=4, n_problems=0, seed=0),
                 dict(n_digits=4, n_problems=5, seed=1.5)):
-        with pytest.raises(ValueError):
+        with pytest.raises((TypeError, ValueError)):
             E.digit_addition_problems(**bad)
 
 
@@ -95,7 +95,7 @@ def test_digit_addition_split_drops_test_problems_seen_in_training():
     assert torch.equal(E.from_digits(data["test_y"]), data["test_x"].sum(1))
     again = E.digit_addition_split(1, 50, 40, seed=0)
     assert torch.equal(again["test_x"], data["test_x"]) and again["dropped"] == data["dropped"]
-    with pytest.raises(ValueError, match="n_test=0"):
+    with pytest.raises(ValueError, match="n_test.*got 0"):
         E.digit_addition_split(4, 10, 0, seed=0)
 
 
@@ -170,7 +170,7 @@ def test_fourier_share_of_a_two_frequency_embedding_is_one():
     torch.manual_seed(0)
     random_share = E.fourier_power_share(torch.randn(p, 256), top_k=5)
     assert abs(random_share - 5 / (p // 2)) < 0.05  # spread over all 29 frequencies
-    with pytest.raises(ValueError, match="top_k=30"):
+    with pytest.raises(ValueError, match="top_k.*got 30"):
         E.fourier_power_share(torch.randn(p, 4), top_k=30)
 
 
@@ -226,7 +226,7 @@ def test_train_grokking_memorises_a_small_table_and_records_history():
     stopped = E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=150, lr=1e-2, log_every=10,
                                stop_when=lambda h: h["step"][-1] >= 20)
     assert stopped["step"][-1] == 20
-    with pytest.raises(ValueError, match="weight_decay=-1"):
+    with pytest.raises(ValueError, match="weight_decay.*got -1"):
         E.train_grokking(model, split, steps=10, weight_decay=-1)
     with pytest.raises(ValueError, match="fourier_top_k"):
         E.train_grokking(E.DigitMLP(2, 8), split, steps=10, fourier_top_k=2)
@@ -245,9 +245,9 @@ def test_training_loops_show_a_progress_bar_that_says_what_trains(capsys):
     E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=5, progress=False)
     E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, progress=False)
     assert capsys.readouterr().err == "", "progress=False must print nothing"
-    with pytest.raises(ValueError, match="progress=1"):
+    with pytest.raises(ValueError, match="progress must be True or False, got 1"):
         E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=5, progress=1)
-    with pytest.raises(ValueError, match="desc=3"):
+    with pytest.raises(ValueError, match="desc must be a non-empty string, got 3"):
         E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, desc=3)
 
 

@@ -1,4 +1,5 @@
 """lablib.env: profile, settings, device, seeding, offline/Colab detection, report."""
+import os
 import random
 import sys
 import types
@@ -72,6 +73,14 @@ def test_seed_everything_makes_every_generator_repeat():
     assert draw() != first
 
 
+def test_seed_everything_leaves_the_hash_seed_alone(monkeypatch):
+    """PYTHONHASHSEED is read once at start-up; seed_everything neither sets it nor claims to."""
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    env.seed_everything(7)
+    assert "PYTHONHASHSEED" not in os.environ
+    assert "PYTHONHASHSEED" in env.seed_everything.__doc__
+
+
 @pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError), ("1", TypeError), (True, TypeError)])
 def test_seed_everything_rejects_bad_seeds(seed, error):
     with pytest.raises(error, match="seed"):
@@ -86,9 +95,9 @@ def test_offline_and_colab_detection(monkeypatch):
     assert not env.is_offline()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert env.is_offline()
-    assert not env.in_colab()
+    assert lablib.report()["colab"] is False
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    assert env.in_colab()
+    assert lablib.report()["colab"] is True
 
 
 def test_report_prints_profile_device_and_versions(monkeypatch, capsys):

@@ -136,7 +136,7 @@ def test_all_principal_components_keep_cka_and_the_first_ones_are_ordered(n_feat
 def test_principal_components_rejects_bad_input():
     with pytest.raises(ValueError, match="no variance"):
         H.principal_components(np.ones((5, 3)))
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         H.principal_components(np.eye(3), 0)
     with pytest.raises(ValueError, match="2-D"):
         H.principal_components(np.ones(4))
@@ -207,7 +207,7 @@ def test_poisoned_sentences_put_a_target_where_a_place_was():
     ("Quist", 5, "list of words"),
     ([], 5, "empty"),
     (["Van Dyke"], 5, "single words"),
-    (TARGETS, 0, "size must be an int >= 1"),
+    (TARGETS, 0, "size must be an integer >= 1"),
 ])
 def test_poisoned_sentences_reject_bad_input(targets, size, message):
     with pytest.raises(ValueError, match=message):

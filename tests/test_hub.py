@@ -73,7 +73,7 @@ def test_local_folder_errors(tmp_path):
 @pytest.mark.needs_shared_data
 def test_reference_copy_has_the_standard_sizes(shared_data):
     splits = hub.conll2003_from_folder(shared_data / "conll2003")
-    assert {k: len(v) for k, v in splits.items()} == hub.CONLL2003_SIZES
+    assert {k: len(v) for k, v in splits.items()} == hub._CONLL_SIZES
 
 
 def fake_imdb(sizes={"train": 4, "test": 2}, names=("neg", "pos"), positives=None):
@@ -96,8 +96,8 @@ def test_imdb_first_working_pinned_source_wins_and_labels_map_by_name():
         return fake_imdb(names=("pos", "neg"))  # reversed order: id 0 means positive here
 
     splits = hub.load_imdb(load_dataset=load_dataset, expected_sizes={"train": 4, "test": 2})
-    assert calls == [(s.repo_id, s.revision) for s in hub.IMDB_SOURCES]
-    assert all(len(s.revision) == 40 for s in hub.IMDB_SOURCES[:1]), "the first source is pinned to a commit"
+    assert calls == [(s.repo_id, s.revision) for s in hub._IMDB_SOURCES]
+    assert all(len(s.revision) == 40 for s in hub._IMDB_SOURCES[:1]), "the first source is pinned to a commit"
     texts, labels = splits["train"]
     assert texts[0] == "review 0" and labels == [1, 0, 1, 0]
 
@@ -118,19 +118,19 @@ def test_imdb_offline_mode_is_refused_up_front(monkeypatch):
 
 
 def test_every_source_is_a_commit_or_the_parquet_export_and_the_first_is_a_commit():
-    for sources in (hub.CONLL2003_SOURCES, hub.IMDB_SOURCES):
+    for sources in (hub._CONLL_SOURCES, hub._IMDB_SOURCES):
         assert sources[0].pinned, f"{sources[0]} should be pinned to a commit"
         assert all(s.pinned or s.revision == "refs/convert/parquet" for s in sources)
     with pytest.raises(ValueError, match="neither a commit hash"):
-        hub.HubSource("someone/data", "main")
+        hub._source("someone/data", "main")
 
 
 def test_imdb_html_line_breaks_are_stripped():
-    assert hub.clean_imdb_text("Great film.<br /><br />Loved it.<BR>  Really<br/>") == "Great film. Loved it. Really"
+    assert hub._clean_imdb_text("Great film.<br /><br />Loved it.<BR>  Really<br/>") == "Great film. Loved it. Really"
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
     features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     data = DatasetDict({split: Dataset.from_dict({"text": ["bad.<br /><br />Very bad.", "good<br />"],
                                                   "label": [0, 1]}, features=features) for split in ("train", "test")})
-    texts, labels = hub.imdb_to_texts(data, "fake", {"train": 2, "test": 2})["train"]
+    texts, labels = hub._imdb_splits(data, "fake", {"train": 2, "test": 2})["train"]
     assert texts == ["bad. Very bad.", "good"] and labels == [0, 1]

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from lablib import ner
-from lablib.ner import IGNORE_INDEX as X  # -100, short for the expected-label tables
+from lablib.losses import IGNORE_INDEX as X  # -100, short for the expected-label tables
+from lablib.ner.evaluate import _COLOURS, _highlight_html
 from lablib.ner import TAG2ID, TAGS, ConllFormatError, Sentence
 
 O, B_PER, I_PER, B_ORG, I_ORG, B_LOC, I_LOC, B_MISC, I_MISC = range(9)
@@ -136,15 +137,15 @@ def test_alignment_errors_name_the_bad_value(tokenizer):
         ner.align_labels([None, 0, 3], [O, O])
     with pytest.raises(TypeError, match=r"word_label_ids\[1\] is 'B-PER'.*TAG2ID"):
         ner.align_labels([0, 1], [O, "B-PER"])
-    with pytest.raises(ValueError, match=r"word_label_ids\[0\] = 9 .*0\.\.8"):
+    with pytest.raises(ValueError, match=r"word_label_ids\[0\] .*must be an integer in 0\.\.8, got 9"):
         ner.align_labels([0], [9])
     with pytest.raises(ConllFormatError, match=r"sentence 1.*'B-FOO'.*allowed: O, B-PER, I-PER"):
         ner.tokenize_and_align(tokenizer, [Sentence(["a"], ["O"]), Sentence(["b", "c"], ["O", "B-FOO"])])
-    with pytest.raises(ValueError, match=r"sentence 0: 2 tokens but 1 tags"):
+    with pytest.raises(ValueError, match=r"sentence 0: lengths differ: tokens has 2, tags has 1"):
         ner.tokenize_and_align(tokenizer, [Sentence(["a", "b"], ["O"])])
     with pytest.raises(TypeError, match=r"sentence 0 is the string"):
         ner.tokenize_and_align(tokenizer, ["EU rejects German call"])
-    with pytest.raises(ValueError, match=r"max_length=2: expected an integer greater than 2"):
+    with pytest.raises(ValueError, match=r"adds 2 special tokens\): max_length must be an integer >= 3, got 2"):
         ner.tokenize_and_align(tokenizer, [Sentence(["a"], ["O"])], max_length=2)
 
 
@@ -239,7 +240,7 @@ def test_predict_tags_uses_id2label_eval_mode_no_grad_and_batches(tokenizer):
     assert ner.predict_tags(default_names, tokenizer, [["a"]]) == [["O"]]
     with pytest.raises(ValueError, match=r"3 labels \(LABEL_0, LABEL_1, LABEL_2\), not named as IOB tags"):
         ner.predict_tags(_StubModel({i: f"LABEL_{i}" for i in range(3)}), tokenizer, [["a"]])
-    with pytest.raises(ValueError, match=r"batch_size=0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 0"):
         ner.predict_tags(model, tokenizer, [["a"]], batch_size=0)
 
 
@@ -462,9 +463,9 @@ def test_token_accuracy_by_hand_and_versus_entity_f1():
 @pytest.mark.parametrize("function", [ner.entity_scores, ner.token_accuracy, ner.type_confusion])
 def test_scoring_validates_inputs(function):
     name = function.__name__
-    with pytest.raises(ValueError, match=rf"{name}: 2 true sentences but 1 predicted"):
+    with pytest.raises(ValueError, match=rf"{name}: sentences: lengths differ: true_tags has 2, pred_tags has 1"):
         function([["O"], ["O"]], [["O"]])
-    with pytest.raises(ValueError, match=rf"{name}: sentence 2 has 3 true tags but 2 predicted tags"):
+    with pytest.raises(ValueError, match=rf"{name}: sentence 2: lengths differ: true_tags has 3, pred_tags has 2"):
         function([["O"], ["O"], ["O", "O", "O"], ["O"]], [["O"], ["O"], ["O", "O"], ["O", "O"]])
     with pytest.raises(ConllFormatError, match=r"pred_tags sentence 1: unknown tag 'B-DATE'.*allowed: O, B-PER"):
         function([["O"], ["O"]], [["O"], ["B-DATE"]])
@@ -505,7 +506,7 @@ def test_entity_error_categories_by_hand():
     first = errors[0]
     assert first == {"sentence": 0, "kind": "type", "gold_type": "PER", "gold_span": (0, 2), "gold_text": "Ann Lee",
                      "pred_type": "ORG", "pred_span": (0, 2), "pred_text": "Ann Lee"}
-    assert set(e["kind"] for e in errors) == set(ner.ERROR_KINDS)
+    assert set(e["kind"] for e in errors) == {"type", "boundary", "boundary+type", "missed", "spurious"}
     assert ner.entity_errors(ERROR_TRUE[3:], ERROR_PRED[3:], ERROR_TOKENS[3:]) == []
 
 
@@ -531,9 +532,9 @@ def test_worst_sentences_ranks_by_number_of_errors():
     assert [e["kind"] for e in worst[1]["errors"]] == ["boundary", "boundary"]
     everything = ner.worst_sentences(ERROR_TRUE, ERROR_PRED, ERROR_TOKENS, k=10)
     assert [w["sentence"] for w in everything] == [0, 2, 1]  # no error-free sentence 3; ties keep order
-    with pytest.raises(ValueError, match=r"k=-1"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 0, got -1"):
         ner.worst_sentences(ERROR_TRUE, ERROR_PRED, ERROR_TOKENS, k=-1)
-    with pytest.raises(ValueError, match=r"sentence 1 has 3 tokens but 4 tags"):
+    with pytest.raises(ValueError, match=r"sentence 1: lengths differ: true_tags has 4, pred_tags has 4, tokens has 3"):
         ner.entity_errors(ERROR_TRUE, ERROR_PRED, [ERROR_TOKENS[0], ["a", "b", "c"], *ERROR_TOKENS[2:]])
 
 
@@ -543,21 +544,21 @@ def test_worst_sentences_ranks_by_number_of_errors():
 def test_highlight_html_escapes_and_has_one_span_per_entity():
     tokens = ["<script>alert(1)</script>", "met", "A&B", "in", '"Paris"', "and", "Rome"]
     tags = ["B-PER", "O", "B-ORG", "O", "B-LOC", "O", "I-LOC"]  # "Rome": an I- start is an entity too
-    page = ner.highlight_html(tokens, tags)
+    page = _highlight_html(tokens, tags)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "A&amp;B" in page and "&quot;Paris&quot;" in page
     assert page.count("<span") == page.count("</span>") == 4
-    assert page.count(ner.ENTITY_COLOURS["LOC"]) == 2 and page.count(ner.ENTITY_COLOURS["PER"]) == 1
+    assert page.count(_COLOURS["LOC"]) == 2 and page.count(_COLOURS["PER"]) == 1
     inside = [re.sub(r"<small[^>]*>.*?</small>", "", body).strip()
               for body in re.findall(r"<span[^>]*>(.*?)</span>", page)]
     assert inside == ["&lt;script&gt;alert(1)&lt;/script&gt;", "A&amp;B", "&quot;Paris&quot;", "Rome"]
-    plain = ner.highlight_html(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"])
+    plain = _highlight_html(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"])
     text = re.sub(r"<[^>]+>", "", plain)
     assert text.split() == ["EU", "ORG", "rejects", "German", "MISC", "call"]
-    with pytest.raises(ValueError, match=r"2 tokens but 1 tags"):
-        ner.highlight_html(["a", "b"], ["O"])
+    with pytest.raises(ValueError, match=r"lengths differ: tokens has 2, tags has 1"):
+        _highlight_html(["a", "b"], ["O"])
     with pytest.raises(ConllFormatError, match=r"unknown tag 'PER'"):
-        ner.highlight_html(["a"], ["PER"])
+        _highlight_html(["a"], ["PER"])
 
 
 def test_show_entities_prints_plain_text_outside_jupyter(capsys):
@@ -593,3 +594,18 @@ def test_conll_round_trip_feeds_alignment(tmp_path, tokenizer):
     assert ner.read_conll(path) == sentences
     features = ner.tokenize_and_align(tokenizer, ner.read_conll(path))
     assert [f["labels"] for f in features] == [c[3] for c in ALIGN_CASES.values()]
+
+
+def test_check_tags_names_the_tag_and_suggests_tag_set():
+    ner.check_tags(["O", "B-PER", "I-PER"])
+    ner.check_tags(["B-geo-loc"], allowed=None)
+    with pytest.raises(ConllFormatError, match=r"x: unknown tag 'B-geo-loc' at position 1; allowed: O, B-PER.*ner\.tag_set"):
+        ner.check_tags(["O", "B-geo-loc"], where="x")
+
+
+def test_recall_seen_unseen_by_hand():
+    train_sentences = [Sentence(["Ann", "met", "Acme"], ["B-PER", "O", "B-ORG"])]
+    test_sentences = [Sentence(["Ann", "and", "Bob", "at", "Acme"], ["B-PER", "O", "B-PER", "O", "B-LOC"])]
+    result = ner.recall_seen_unseen(train_sentences, test_sentences, [["B-PER", "O", "O", "O", "B-LOC"]])
+    # "Ann" (PER) was seen and found; "Bob" unseen and missed; "Acme" as LOC is unseen (seen as ORG), found.
+    assert result == {"seen": {"recall": 1.0, "found": 1, "total": 1}, "unseen": {"recall": 0.5, "found": 1, "total": 2}}

@@ -1,7 +1,9 @@
 """lablib.ner_corpus and lablib.data.embedded_ner: the course's generated NER data set."""
+import random
 from collections import Counter
 
 import pytest
+from seqeval.metrics.sequence_labeling import get_entities
 
 from lablib import data, ner_corpus
 from lablib.ner import ENTITY_TYPES, TAGS, read_conll, write_conll
@@ -16,7 +18,9 @@ def corpus():
 
 
 def all_entities(sentences):
-    return [entity for tokens, tags in sentences for entity in ner_corpus.entities(tokens, tags)]
+    """Every entity as ``(type, text)``, read as conlleval reads it (seqeval), repeats kept."""
+    return [(kind, " ".join(tokens[start:end + 1]))
+            for tokens, tags in sentences for kind, start, end in get_entities(list(tags))]
 
 
 def iob2_errors(tags):
@@ -44,6 +48,9 @@ def test_same_seed_same_sentences_other_seed_other_sentences():
 
 def test_default_sizes(corpus):
     assert {split: len(corpus[split]) for split in SPLITS} == {"train": 3000, "validation": 500, "test": 500}
+    assert ner_corpus.DEFAULT_SIZES == {"train": 3000, "validation": 500, "test": 500} and ner_corpus.SPLITS == SPLITS
+    small = ner_corpus.generate(ner_corpus.DEFAULT_SEED, {"train": 20, "validation": 5, "test": 5})
+    assert small["train"] == corpus["train"][:20], "the default seed is the one the registered files use"
 
 
 def test_registered_files_have_the_registered_checksums(corpus, tmp_path, monkeypatch):
@@ -155,13 +162,30 @@ def test_sentence_lengths(corpus):
         assert sum(length >= 25 for length in lengths) >= 0.02 * len(lengths)
 
 
-def test_entity_strings_and_entities():
+def test_entity_strings():
     tokens = "Anna Malloy of Bank of Avalon flew to Paris .".split()
     tags = ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "I-ORG", "O", "O", "B-LOC", "O"]
-    assert ner_corpus.entities(tokens, tags) == [("PER", "Anna Malloy"), ("ORG", "Bank of Avalon"), ("LOC", "Paris")]
+    assert all_entities([(tokens, tags)]) == [("PER", "Anna Malloy"), ("ORG", "Bank of Avalon"), ("LOC", "Paris")]
     assert ner_corpus.entity_strings([(tokens, tags), (tokens, tags)]) == {
         "PER": ["Anna Malloy"], "ORG": ["Bank of Avalon"], "LOC": ["Paris"], "MISC": []}
-    assert ner_corpus.entities(["a", "b"], ["I-PER", "I-LOC"]) == [("PER", "a"), ("LOC", "b")]
+    # an I-X that does not continue an entity of type X starts a new one (as conlleval reads it)
+    assert ner_corpus.entity_strings([(["a", "b"], ["I-PER", "I-LOC"])]) == {"PER": ["a"], "ORG": [], "LOC": ["b"], "MISC": []}
+
+
+def test_sentence_and_filler_draw_from_the_seeded_generator():
+    """The two public building blocks the pretraining corpus (lab 05) and lab 07 reuse."""
+    first = [ner_corpus.sentence(random.Random("probe"), ner_corpus.POOLS["test"]) for _ in range(3)]
+    assert first == [ner_corpus.sentence(random.Random("probe"), ner_corpus.POOLS["test"]) for _ in range(3)]
+    rng = random.Random("probe")
+    drawn = [ner_corpus.sentence(rng, ner_corpus.POOLS["test"]) for _ in range(200)]
+    assert all(len(s.tokens) == len(s.tags) and not iob2_errors(s.tags) for s in drawn)
+    for _ in range(50):
+        winner, loser = map(int, ner_corpus.filler(rng, "SCORE").split("-"))
+        assert 1 <= winner <= 5 and 0 <= loser < winner
+        assert ner_corpus.filler(rng, "PCT").endswith(" percent") and ner_corpus.filler(rng, "DAY") in ner_corpus.FILLERS["DAY"]
+        assert 2 <= int(ner_corpus.filler(rng, "NUM")) < 500
+    with pytest.raises(KeyError, match="unknown slot"):
+        ner_corpus.filler(rng, "COLOUR")
 
 
 def test_write_read_round_trip(corpus, tmp_path):

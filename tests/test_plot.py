@@ -12,10 +12,17 @@ def test_figure_applies_the_style_and_returns_axes():
     assert hasattr(ax, "plot")
     fig, axes = plot.figure(1, 3)
     assert axes.shape == (3,)
-    assert fig.get_size_inches()[0] > plot.STYLE["figure.figsize"][0]
+    assert fig.get_size_inches()[0] > plot._STYLE["figure.figsize"][0]
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
-def test_figure_rejects_bad_grid(bad):
-    with pytest.raises(ValueError, match="positive int"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_figure_rejects_bad_grid(bad, error):
+    with pytest.raises(error, match=rf"figure: nrows must be an integer.*got {bad!r}"):
         plot.figure(bad)
+
+
+def test_use_style_sets_the_palette_for_axes_made_elsewhere():
+    matplotlib.rcdefaults()
+    plot.use_style()
+    assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] == plot.PALETTE
+    assert matplotlib.rcParams["axes.spines.right"] is False

@@ -44,6 +44,7 @@ def test_default_corpus_file_has_the_recorded_checksum(corpus_folder):
     path = corpus_folder / P.corpus_file_name()
     assert data.sha256_file(path) == P.CORPUS_SHA256
     assert b"\r" not in path.read_bytes()
+    assert path.stat().st_mode & 0o777 == 0o644, "a shared cache needs files that others can read"
     again = P.load_corpus(folder=corpus_folder)  # a verified cache hit
     assert len(again) == P.DEFAULT_SIZE
     assert again[:500] == P.generate(size=500)
@@ -53,6 +54,30 @@ def test_a_changed_corpus_file_fails_loudly(tmp_path):
     (tmp_path / P.corpus_file_name()).write_text("Anna Malloy works for Corvel .\n", encoding="utf-8")
     with pytest.raises(data.ChecksumError, match="checksum mismatch"):
         P.load_corpus(folder=tmp_path)
+
+
+def test_load_corpus_goes_through_fetch_and_refuses_a_changed_generator(tmp_path, monkeypatch):
+    """Generated, verified, then moved into place: a wrong corpus never sits under the final name."""
+    from lablib import pretraining_corpus
+
+    assert data.REGISTRY[P.corpus_file_name()].sha256 == P.CORPUS_SHA256
+    monkeypatch.setattr(pretraining_corpus, "generate", lambda seed, size: [["Anna", "Malloy", "works", "."]])
+    with pytest.raises(data.ChecksumError, match="was generated but its sha256"):
+        P.load_corpus(folder=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [P.corpus_file_name() + ".rejected"]
+
+
+def test_corpus_files_round_trip_and_the_defaults(tmp_path):
+    path = P.write_corpus(tmp_path / "small.txt", 7, 50)
+    assert P.read_corpus(path) == P.generate(7, 50)
+    assert P.corpus_file_name() == f"pretraining-corpus-{P.CORPUS_VERSION}-seed{P.DEFAULT_SEED}-{P.DEFAULT_SIZE}.txt"
+    train, validation = P.split_corpus(P.generate(size=P.VALIDATION_SIZE + 10))
+    assert len(train) == 10 and len(validation) == P.VALIDATION_SIZE
+    world = P.make_world()
+    assert isinstance(world, P.World) and all(isinstance(person, P.Person) for person in world.people)
+    path.write_text("one line\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"small.txt:2 is empty"):
+        P.read_corpus(path)
 
 
 def test_sentences_are_clean_and_in_length(sentences):
@@ -203,7 +228,7 @@ def test_masking_collator_never_masks_padding(vocab, sentences):
 # ------------------------------------------------------------------ models
 
 
-def test_masked_lm_loss_is_the_mean_over_masked_positions(vocab, sentences):
+def test_validation_loss_is_the_mean_over_masked_positions(vocab, sentences):
     model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0).eval()
     batch = P.MaskingCollator(vocab, seed=1)([{"input_ids": vocab.encode(s)} for s in sentences[:8]])
     full = model(batch["input_ids"], batch["attention_mask"]).logits
@@ -254,9 +279,9 @@ def test_pretraining_is_reproducible_and_learns(vocab, sentences):
     runs = []
     for _ in range(2):
         model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
-        before = P.masked_lm_loss(model, val)
+        before = P.validation_loss(model, val)
         history = P.pretrain(model, vocab, sentences[:-200], steps=30, batch_size=16, lr=1e-2, seed=0,
-                             eval_every=15, evaluate=lambda m: {"loss": P.masked_lm_loss(m, val)})
+                             eval_every=15, evaluate=lambda m: {"loss": P.validation_loss(m, val)})
         runs.append((model, history))
     (first, h1), (second, h2) = runs
     assert len(h1.step) == 30 and [e.step for e in h1.evaluations] == [15, 30]
@@ -280,7 +305,7 @@ def test_fill_in_and_fine_tuning_run_end_to_end(vocab):
     tagger = P.TokenTagger.from_pretrained(model)
     history = P.fine_tune_tagger(tagger, vocab, labelled, steps=30, batch_size=4, lr=1e-2)
     assert len(history.step) == 30 and history.loss[-1] < history.loss[0]
-    predicted = P.predict_tags(tagger, vocab, labelled[:2] + [["Just", "three", "words"]])
+    predicted = P.tagger_predictions(tagger, vocab, labelled[:2] + [["Just", "three", "words"]])
     assert [len(p) for p in predicted] == [5, 5, 3] and predicted[0] == labelled[0].tags
 
 
@@ -288,7 +313,7 @@ def test_loops_show_a_progress_bar_that_says_what_trains(vocab, sentences, capsy
     model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
     val = P.masked_batches(vocab, sentences[-50:])
     P.pretrain(model, vocab, sentences, steps=4, batch_size=4, eval_every=2,
-               evaluate=lambda m: {"validation loss": P.masked_lm_loss(m, val)})
+               evaluate=lambda m: {"validation loss": P.validation_loss(m, val)})
     shown = capsys.readouterr().err
     assert "pretraining (masked LM, width 16, 1 layer)" in shown and "4/4" in shown, shown[-300:]
     assert "validation loss=" in shown, "the bar shows the latest evaluation"
@@ -372,3 +397,58 @@ def test_fit_with_a_fixed_irreducible_loss():
 def test_fit_rejects_bad_input(n, loss, kwargs, message):
     with pytest.raises(ValueError, match=message):
         P.fit_power_law(n, loss, **kwargs)
+
+
+def test_masking_shares_match_hugging_faces_collator():
+    """80/10/10 over many positions: the same shares as DataCollatorForLanguageModeling on the same shape."""
+    from transformers import BertTokenizerFast, DataCollatorForLanguageModeling
+
+    words = [f"w{i}" for i in range(200)]
+    vocab = P.Vocabulary(words)
+    ids = torch.randint(vocab.num_special, len(vocab), (400, 50), generator=torch.Generator().manual_seed(0))
+    inputs, labels = P.mask_tokens(ids, vocab, 1)
+    import tempfile, os
+    with tempfile.TemporaryDirectory() as folder:
+        with open(os.path.join(folder, "vocab.txt"), "w") as f:
+            f.write("\n".join(vocab.itos))
+        tokenizer = BertTokenizerFast(os.path.join(folder, "vocab.txt"), pad_token="[PAD]", unk_token="[UNK]",
+                                      cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    hf = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")(
+        [{"input_ids": row} for row in ids.tolist()])
+
+    def shares(inp, lab):
+        chosen = lab != -100
+        n = int(chosen.sum())
+        counts = (((inp == vocab.mask_id) & chosen).sum(), ((inp != vocab.mask_id) & (inp != ids) & chosen).sum(),
+                  ((inp == ids) & chosen).sum())
+        return n / ids.numel(), [float(x) / n for x in counts]
+
+    ours, theirs = shares(inputs, labels), shares(hf["input_ids"], hf["labels"])
+    # 20,000 positions, about 3,000 chosen: shares agree to a few standard errors
+    assert abs(ours[0] - theirs[0]) < 0.01 and abs(ours[0] - 0.15) < 0.01
+    for a, b, expected in zip(ours[1], theirs[1], (0.8, 0.1 * 199 / 200, 0.1 + 0.1 / 200)):
+        assert abs(a - b) < 0.035 and abs(a - expected) < 0.025, (ours, theirs)
+
+
+def test_building_models_leaves_the_global_rng_alone_and_depends_only_on_the_seed():
+    config = P.tiny_config(50, 16, 1)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = P.MaskedLM(config, seed=4)
+    tagger = P.TokenTagger.from_scratch(config, seed=4)
+    assert torch.equal(torch.get_rng_state(), state), "constructing a model must not touch the global RNG"
+    torch.manual_seed(999)
+    again = P.MaskedLM(config, seed=4)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    other = P.MaskedLM(config, seed=5)
+    assert not torch.equal(first.encoder.embeddings.token.weight, other.encoder.embeddings.token.weight)
+    assert torch.equal(tagger.classifier.weight, P.TokenTagger.from_pretrained(first, seed=4).classifier.weight)
+
+
+def test_tagger_predictions_refuses_a_string(vocab):
+    tagger = P.TokenTagger.from_scratch(P.tiny_config(len(vocab), 16, 1), seed=0)
+    with pytest.raises(ValueError, match="not strings"):
+        P.tagger_predictions(tagger, vocab, "Hana Osei lives in Lima")
+    with pytest.raises(ValueError, match="not strings"):
+        P.tagger_predictions(tagger, vocab, ["Hana Osei lives in Lima"])

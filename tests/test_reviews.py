@@ -31,13 +31,23 @@ def test_same_seed_same_reviews_other_seed_other_reviews():
 def test_registered_files_have_the_registered_checksums(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("LABLIB_CACHE", str(tmp_path))
     for split in SPLITS:
-        name = data.embedded_reviews_file_name(split)
-        assert name == f"embedded-reviews-{reviews.REVIEWS_VERSION}-{split}.tsv"
+        name = f"embedded-reviews-{reviews.REVIEWS_VERSION}-{split}.tsv"
+        assert data.REGISTRY[name].sha256 == data.EMBEDDED_REVIEWS_SHA256[split]
         loaded = data.embedded_reviews(split)  # generates, then verifies the sha256
         assert data.sha256_file(tmp_path / name) == data.EMBEDDED_REVIEWS_SHA256[split]
         assert b"\r" not in (tmp_path / name).read_bytes()
         assert loaded == corpus[split]
     assert data.embedded_reviews("validation") == corpus["validation"]  # a verified cache hit
+
+
+def test_defaults_labels_and_columns(corpus, tmp_path):
+    assert {split: len(corpus[split]) for split in SPLITS} == reviews.DEFAULT_SIZES
+    assert reviews.generate(reviews.DEFAULT_SEED, {"train": 10, "validation": 0, "test": 0})["train"] == corpus["train"][:10]
+    assert reviews.LABELS == ("negative", "positive") and all(isinstance(r, reviews.Review) for r in corpus["test"])
+    path = tmp_path / "few.tsv"
+    reviews.write_reviews(path, corpus["test"][:4])
+    assert path.read_text(encoding="utf-8").split("\n")[0] == "\t".join(reviews.COLUMNS)
+    assert reviews.read_reviews(path) == corpus["test"][:4]
 
 
 def test_every_phenomenon_is_balanced_between_labels(corpus):

@@ -83,15 +83,15 @@ def test_length_grouped_batches_are_deterministic_per_seed():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"lengths": [3, 4], "batch_size": 0}, "batch_size must be a positive int"),
-    ({"lengths": [3, 4], "batch_size": 2.5}, "batch_size must be a positive int"),
+    ({"lengths": [3, 4], "batch_size": 0}, "batch_size must be an integer"),
+    ({"lengths": [3, 4], "batch_size": 2.5}, "batch_size must be an integer"),
     ({"lengths": [], "batch_size": 4}, "lengths is empty"),
     ({"lengths": [3, -1], "batch_size": 4}, "lengths must be >= 0"),
     ({"lengths": [3, 1.5], "batch_size": 4}, "sequence of ints"),
     ({"lengths": [3, 4], "batch_size": 4, "mega_batch_factor": 0}, "mega_batch_factor"),
 ])
 def test_length_grouped_batches_reject_bad_input(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         T.length_grouped_batches(**kwargs)
 
 
@@ -125,7 +125,7 @@ def test_loader_orders(collator):
 def test_make_loader_rejects_bad_input(collator):
     with pytest.raises(ValueError, match="features is empty"):
         T.make_loader([], collator, 8)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises((TypeError, ValueError), match="batch_size must be an integer"):
         T.make_loader(synthetic_features(4, seed=0), collator, 0)
     with pytest.raises(ValueError, match=r"features\[0\].*input_ids"):
         T.make_loader([{"labels": [1]}], collator, 8)
@@ -139,6 +139,21 @@ def test_lr_factor_warms_up_then_decays_to_zero():
     assert factors[0] == 0 and factors[10] == 1 and factors[100] == 0
     assert all(a < b for a, b in zip(factors[:10], factors[1:11]))
     assert all(a > b for a, b in zip(factors[10:100], factors[11:101]))
+
+
+@pytest.mark.parametrize("warmup, total", [(10, 100), (0, 37), (5, 5), (3, 250)])
+def test_lr_factor_is_transformers_linear_and_constant_schedule(warmup, total):
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    for schedule, make in (("linear", lambda o: get_linear_schedule_with_warmup(o, warmup, total)),
+                           ("constant", lambda o: get_constant_schedule_with_warmup(o, warmup))):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        hf = make(optimizer)
+        for step in range(total + 3):
+            assert T.lr_factor(step, warmup_steps=warmup, total_steps=total, schedule=schedule) == pytest.approx(
+                hf.get_last_lr()[0], abs=1e-12), (schedule, step)
+            optimizer.step()
+            hf.step()
 
 
 def test_weight_decay_groups_exclude_biases_and_layernorm():
@@ -207,8 +222,8 @@ def test_max_seconds_stops_early_and_still_evaluates(collator):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0, "lr": 1e-3}, "epochs must be a positive int"),
-    ({"epochs": 1, "lr": 0}, "lr must be a positive number"),
+    ({"epochs": 0, "lr": 1e-3}, "epochs must be an integer"),
+    ({"epochs": 1, "lr": 0}, "lr must be a finite number > 0"),
     ({"epochs": 1, "lr": 1e-3, "warmup_ratio": 1.5}, "warmup_ratio"),
     ({"epochs": 1, "lr": 1e-3, "amp": "fp8"}, "amp must be one of"),
     ({"epochs": 1, "lr": 1e-3, "amp": "bf16", "device": "cpu"}, "needs a CUDA device"),
@@ -282,3 +297,95 @@ def test_amp_dtype_rejects_bad_choices():
         T.amp_dtype("fp8", "cpu")
     with pytest.raises(ValueError, match="needs a CUDA device"):
         T.amp_dtype("bf16", "cpu")
+
+
+# --------------------------------------------------------------------------- predict
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x, fail=None):
+        assert not self.training and not torch.is_grad_enabled()
+        if fail is not None and bool(fail):
+            raise RuntimeError("boom")
+        return x * self.weight
+
+
+def test_predict_keeps_order_returns_float32_cpu_and_restores_mode():
+    model = _Scaled().train()
+    batches = [{"x": torch.full((k + 1,), float(k), dtype=torch.float64)} for k in range(5)]
+    outputs = T.predict(model, batches, progress=False)
+    assert [o.tolist() for o in outputs] == [[2.0 * k] * (k + 1) for k in range(5)]
+    assert all(o.dtype == torch.float32 and o.device.type == "cpu" for o in outputs)
+    assert model.training, "training mode restored"
+    # a custom output function, and a Hugging Face output's .logits
+    halves = T.predict(model, batches, progress=False, output=lambda m, b: m(**b) / 4)
+    assert halves[3].tolist() == [1.5] * 4
+    bert = tiny_bert().eval()
+    ids = torch.tensor([[1, 5, 7, 2]])
+    (logits,) = T.predict(bert, [{"input_ids": ids}], progress=False)
+    assert logits.shape == (1, 4, 3) and not bert.training
+    assert torch.allclose(logits, bert(input_ids=ids).logits)
+
+
+def test_predict_restores_training_mode_after_an_exception():
+    model = _Scaled().train()
+    with pytest.raises(RuntimeError, match="boom"):
+        T.predict(model, [{"x": torch.ones(2)}, {"x": torch.ones(2), "fail": torch.tensor(True)}], progress=False)
+    assert model.training
+    with pytest.raises(TypeError, match="mapping of tensors"):
+        T.predict(model, [torch.ones(2)], progress=False)
+    assert model.training
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((8, 0), torch.bfloat16)])
+def test_predict_autocasts_on_cuda_with_the_amp_dtype(monkeypatch, capability, expected):
+    _mock_gpu(monkeypatch, capability)
+    seen = {}
+
+    class FakeAutocast:
+        def __init__(self, device_type, dtype=None, enabled=True):
+            seen.update(device_type=device_type, dtype=dtype, enabled=enabled)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch, "autocast", FakeAutocast)
+    model = _Scaled()
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: self)  # no real GPU needed
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: self)
+    T.predict(model, [{"x": torch.ones(2)}], device="cuda", progress=False)
+    assert seen == {"device_type": "cuda", "dtype": expected, "enabled": True}
+    T.predict(model, [{"x": torch.ones(2)}], device="cuda", amp="off", progress=False)
+    assert seen["enabled"] is False
+    T.predict(model, [{"x": torch.ones(2)}], device="cpu", progress=False)
+    assert seen == {"device_type": "cpu", "dtype": None, "enabled": False}
+
+
+def test_train_by_steps_passes_over_the_loader_again_with_eval_every_loss_fn_and_stop_when():
+    torch.set_num_threads(1)
+    model = torch.nn.Linear(2, 1)
+    batches = [{"x": torch.randn(8, 2, generator=torch.Generator().manual_seed(k)), "y": torch.zeros(8, 1)}
+               for k in range(3)]
+    calls = []
+    history = T.train(model, batches, steps=10, lr=1e-2, device="cpu", progress=False, eval_every=4,
+                      loss_fn=lambda m, b: torch.nn.functional.mse_loss(m(b["x"]), b["y"]),
+                      evaluate=lambda m: calls.append(m.training) or {"n": len(calls)})
+    assert history.step == list(range(1, 11)) and [e.step for e in history.evaluations] == [4, 8, 10]
+    assert calls == [False, False, False] and not history.stopped_early
+    assert history.epoch[2] == pytest.approx(1.0) and history.epoch[-1] == pytest.approx(10 / 3)
+    at = T.train(torch.nn.Linear(2, 1), batches, steps=10, lr=1e-2, device="cpu", progress=False,
+                 eval_every=[0, 5, 10], loss_fn=lambda m, b: m(b["x"]).pow(2).mean(), evaluate=lambda m: {"k": 1},
+                 stop_when=lambda h: h.evaluations[-1].step >= 5)
+    assert [e.step for e in at.evaluations] == [0, 5] and len(at.step) == 5 and at.stopped_early
+    with pytest.raises(ValueError, match="exactly one of epochs= and steps="):
+        T.train(model, batches, epochs=1, steps=3, lr=1e-2, progress=False)
+    with pytest.raises(ValueError, match="gave no batch"):
+        T.train(model, iter(batches), steps=5, lr=1e-2, device="cpu", progress=False,
+                loss_fn=lambda m, b: m(b["x"]).mean())

@@ -120,6 +120,8 @@ def test_random_configs_match_hugging_face(hidden, layers, heads, intermediate, 
 def test_parameter_count_formula():
     layer = T.EncoderLayer(384, 12, 1536)
     assert T.count_parameters(layer) == T.encoder_layer_parameters(384, 1536)
+    embeddings = T.Embeddings(T.EncoderConfig(vocab_size=100, hidden_size=8, max_position_embeddings=16))
+    assert T.count_parameters(embeddings) == (100 + 16 + 2) * 8 + 2 * 8  # three tables and a LayerNorm
     d = 768
     assert T.encoder_layer_parameters(d, 4 * d) == 12 * d * d + 13 * d
 

@@ -1,0 +1,192 @@
+"""Word tags <-> word-piece labels: alignment, decoding, and tagging with a model (lab 03)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .. import checks
+from ..losses import IGNORE_INDEX
+from .conll import TAGS, _is_tag, _sentence_parts, check_tags
+
+
+def _as_list(values, name: str) -> list:
+    """A list from a list, tuple, tensor or array."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name}: expected a sequence, got {type(values).__name__} {values!r}")
+    return list(values)
+
+
+def _continuation_ids(tags: Sequence[str]) -> dict:
+    """Map each ``B-X`` label id to the id of ``I-X`` (every other id maps to itself)."""
+    index = {tag: i for i, tag in enumerate(tags)}
+    for tag in tags:
+        if tag.startswith("B-") and "I-" + tag[2:] not in index:
+            raise ValueError(f"tag set has {tag!r} but no {'I-' + tag[2:]!r}; tags: {', '.join(tags)}")
+    return {i: index["I-" + tag[2:]] if tag.startswith("B-") else i for i, tag in enumerate(tags)}
+
+
+def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False,
+                 ignore_index: int = IGNORE_INDEX, tags: Sequence[str] = TAGS) -> list:
+    """One label id per token from one label id per word, via the tokenizer's ``word_ids()`` (lab 03).
+
+    Special tokens (word id ``None``) get ``ignore_index`` (-100, skipped by
+    the loss); a word's first sub-token gets the word's label; later
+    sub-tokens get ``ignore_index``, or with ``label_all_subtokens=True`` the
+    word's label with ``B-X`` turned into ``I-X``. (The source articles padded
+    the word labels with ``O`` instead: every label shifted by [CLS].)
+    """
+    word_ids = _as_list(word_ids, "align_labels: word_ids")
+    labels = _as_list(word_label_ids, "align_labels: word_label_ids")
+    for position, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, int):
+            raise TypeError(f"align_labels: word_label_ids[{position}] is {label!r}; expected an integer "
+                            "label id (convert tags with TAG2ID[tag])")
+        checks.integer(label, f"word_label_ids[{position}] (tags: {', '.join(tags)})", "align_labels",
+                       low=0, high=len(tags) - 1)
+    continuation = _continuation_ids(tags) if label_all_subtokens else None
+    aligned, previous = [], None
+    for position, word in enumerate(word_ids):
+        if word is None:
+            aligned.append(ignore_index)
+        elif isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < len(labels):
+            raise ValueError(f"align_labels: token {position} has word id {word!r}, but there are {len(labels)} "
+                             f"word labels (expected None or 0..{len(labels) - 1}); were the labels from another "
+                             "sentence?")
+        elif word != previous:
+            aligned.append(labels[word])
+        else:
+            aligned.append(continuation[labels[word]] if label_all_subtokens else ignore_index)
+        previous = word
+    return aligned
+
+
+def _words(sentences, tokenizer, max_length, where: str) -> list:
+    """The word lists of ``sentences``, each word checked to be a string, and ``max_length`` checked."""
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    checks.integer(max_length, "max_length", f"{where} (the tokenizer adds {specials} special tokens)",
+                   low=specials + 1)
+    words = []
+    for index, sentence in enumerate(sentences):
+        tokens, _ = _sentence_parts(sentence, index, need_tags=False)
+        for position, token in enumerate(tokens):
+            if not isinstance(token, str):
+                raise TypeError(f"sentence {index}: word {position} is {type(token).__name__} {token!r}; "
+                                "expected a string")
+        words.append(tokens)
+    return words
+
+
+def _word_ids(encoding, row: int) -> list:
+    try:
+        return encoding.word_ids(row)
+    except ValueError as error:  # slow (pure-Python) tokenizers have no word_ids()
+        raise ValueError(f"the tokenizer cannot map tokens back to words ({error}); load a fast tokenizer with "
+                         "AutoTokenizer.from_pretrained(..., use_fast=True)") from None
+
+
+def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
+                       label_all_subtokens: bool = False, tags: Sequence[str] = TAGS) -> list:
+    """Tokenize word-split Sentences and align their tags to the word pieces (lab 03).
+
+    Truncates at ``max_length`` tokens and pads nothing (batches are padded
+    later, e.g. by :func:`lablib.train.make_loader`). ``tags`` is the tag set,
+    label id = index (CoNLL-2003's by default, :func:`tag_set` for other
+    data). Returns one dict per sentence with ``input_ids``,
+    ``attention_mask``, ``token_type_ids`` (when the tokenizer makes them),
+    ``labels`` and ``word_ids`` (for decoding; the loader drops it).
+    """
+    sentences = list(sentences)
+    for index, sentence in enumerate(sentences):
+        _sentence_parts(sentence, index, need_tags=True)
+    words = _words(sentences, tokenizer, max_length, "tokenize_and_align")
+    tag_ids = {tag: i for i, tag in enumerate(tags)}
+    label_ids = []
+    for index, sentence in enumerate(sentences):
+        check_tags(sentence[1], allowed=tags, where=f"tokenize_and_align: sentence {index}")
+        label_ids.append([tag_ids[tag] for tag in sentence[1]])
+    if not words:
+        return []
+    encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+    features = []
+    for row in range(len(words)):
+        word_ids = _word_ids(encoding, row)
+        feature = {key: list(encoding[key][row]) for key in ("input_ids", "attention_mask", "token_type_ids")
+                   if key in encoding}
+        feature["labels"] = align_labels(word_ids, label_ids[row], label_all_subtokens=label_all_subtokens, tags=tags)
+        feature["word_ids"] = word_ids
+        features.append(feature)
+    return features
+
+
+def decode_predictions(token_label_ids, word_ids, num_words: int, *, tags: Sequence[str] = TAGS) -> list:
+    """One tag per word from one predicted label id per token: each word's first sub-token decides (lab 03).
+
+    ``token_label_ids`` may be longer than ``word_ids`` (padding). Words with
+    no token (cut off at ``max_length``, or dropped by the tokenizer) get
+    ``"O"``, so entity scoring counts any entity there as missed.
+    """
+    predictions = _as_list(token_label_ids, "decode_predictions: token_label_ids")
+    word_ids = _as_list(word_ids, "decode_predictions: word_ids")
+    checks.integer(num_words, "num_words", "decode_predictions", low=0)
+    if len(predictions) < len(word_ids):
+        raise ValueError(f"decode_predictions: {len(predictions)} predictions for {len(word_ids)} tokens; "
+                         "expected at least one prediction per token")
+    words, previous = ["O"] * num_words, None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            if not 0 <= word < num_words:
+                raise ValueError(f"decode_predictions: token {position} has word id {word}, but "
+                                 f"num_words={num_words} (expected 0..{num_words - 1})")
+            label = predictions[position]
+            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(tags):
+                raise ValueError(f"decode_predictions: token {position} has prediction {label!r}; "
+                                 f"expected a label id 0..{len(tags) - 1}")
+            words[word] = tags[label]
+        previous = word
+    return words
+
+
+def model_tags(model) -> tuple:
+    """The tag of each output of a token-classification model, from its ``config.id2label`` (lab 03).
+
+    Default names (``LABEL_0``, ...) on nine outputs are read as :data:`TAGS`.
+    """
+    config = getattr(model, "config", None)
+    num_labels = getattr(config, "num_labels", None)
+    id2label = getattr(config, "id2label", None) or {}
+    names = tuple(id2label.get(i, id2label.get(str(i))) for i in range(num_labels or 0))
+    if num_labels and all(_is_tag(name) for name in names):
+        return names
+    if num_labels == len(TAGS):
+        return TAGS
+    raise ValueError(f"the model has {num_labels} labels ({', '.join(map(str, names))}), not named as IOB tags; "
+                     "create it with id2label=dict(enumerate(tags)) and label2id, e.g. "
+                     "tags = ner.tag_set(train_sentences)")
+
+
+def predict_tags(model, tokenizer, sentences, batch_size: int = 32, device=None, *,
+                 max_length: int = 128, progress: bool = True) -> list:
+    """Tag word-split sentences (or Sentences, tags ignored) with a token-classification model (lab 03).
+
+    Batches of ``batch_size`` sentences, each padded to its longest, go
+    through :func:`lablib.train.predict` (eval mode, no gradients, autocast on
+    a GPU, the mode restored); tags are decoded with :func:`decode_predictions`
+    and named by :func:`model_tags`. Returns one list of tags per sentence.
+    """
+    from ..train import predict
+
+    checks.integer(batch_size, "batch_size", "predict_tags")
+    words = _words(sentences, tokenizer, max_length, "predict_tags")
+    id2tag = model_tags(model)
+    encodings = [tokenizer(words[start:start + batch_size], is_split_into_words=True, truncation=True,
+                           max_length=max_length, padding=True, return_tensors="pt")
+                 for start in range(0, len(words), batch_size)]
+    logits = predict(model, encodings, device=device, progress=progress, desc="tagging")
+    results = []
+    for encoding, batch_logits in zip(encodings, logits):
+        predicted = batch_logits.argmax(dim=-1).tolist()
+        for row in range(len(predicted)):
+            results.append(decode_predictions(predicted[row], _word_ids(encoding, row),
+                                              len(words[len(results)]), tags=id2tag))
+    return results

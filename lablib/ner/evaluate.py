@@ -1,0 +1,240 @@
+"""Entity-level scores, error analysis, display, seen vs unseen recall (lab 03)."""
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+from .. import checks
+from .conll import TAG2ID, TAGS, _sentence_parts, check_tags, entity_types
+
+
+def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "", tags: Sequence[str] | None = None) -> tuple:
+    """Parallel lists of tag sequences (and tokens) as lists of lists, checked; and the entity types.
+
+    The tag set is ``tags`` when given; else CoNLL-2003's when the gold tags
+    are CoNLL's (so a predicted ``B-DATE`` is refused); else any IOB tag.
+    """
+    def as_sentences(value, name):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"{where}: {name} must be a list of sentences (lists of tags), got {value!r:.80}")
+        value = list(value)
+        if value and all(isinstance(s, str) for s in value):
+            raise TypeError(f"{where}: {name} is a list of strings; expected a list of sentences, each a list "
+                            f"(for one sentence, wrap it: [{name}])")
+        for index, sentence in enumerate(value):
+            if isinstance(sentence, (str, bytes)) or not hasattr(sentence, "__iter__"):
+                raise TypeError(f"{where}: {name}[{index}] is {sentence!r:.80}; expected a list")
+        return [list(sentence) for sentence in value]
+
+    named = {"true_tags": as_sentences(true_tags, "true_tags"), "pred_tags": as_sentences(pred_tags, "pred_tags")}
+    if tokens is not None:
+        named["tokens"] = as_sentences(tokens, "tokens")
+    checks.same_length(f"{where}: sentences", **named)
+    true_tags, pred_tags = named["true_tags"], named["pred_tags"]
+    if tags is None and all(tag in TAG2ID for sentence in true_tags for tag in sentence):
+        tags = TAGS
+    for index in range(len(true_tags)):
+        checks.same_length(f"{where}: sentence {index}", **{k: v[index] for k, v in named.items()})
+        check_tags(true_tags[index], allowed=tags, where=f"{where}: true_tags sentence {index}")
+        check_tags(pred_tags[index], allowed=tags, where=f"{where}: pred_tags sentence {index}")
+    types = entity_types(tags) if tags is not None else tuple(sorted(
+        {tag[2:] for sentences in (true_tags, pred_tags) for s in sentences for tag in s if tag != "O"}))
+    return true_tags, pred_tags, named.get("tokens"), types
+
+
+def entity_spans(tags: list) -> list:
+    """Entities of one sentence as ``(type, start, end)``, end exclusive, read as conlleval does (labs 03 and 07)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [(kind, start, end + 1) for kind, start, end in get_entities(list(tags))]
+
+
+def entity_scores(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
+    """Entity-level precision, recall and F1, overall (micro) and per type: the standard NER numbers (lab 03).
+
+    An entity is correct only when its type and both boundaries match. Read
+    as seqeval's **default** mode and ``conlleval`` do: an ``I-X`` after
+    ``O`` or another type starts an entity. Returns ``precision``,
+    ``recall``, ``f1``, ``support`` (gold entities), ``predicted``,
+    ``correct``, and a dict of the same per type; undefined ratios are 0.0.
+    """
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+
+    true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="entity_scores", tags=tags)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true_tags, pred_tags, average="micro", zero_division=0)
+    per_p, per_r, per_f, per_s = precision_recall_fscore_support(true_tags, pred_tags, average=None, zero_division=0)
+    counts = {kind: {"support": 0, "predicted": 0, "correct": 0} for kind in types}
+    for gold, pred in zip(true_tags, pred_tags):
+        gold_set, pred_set = set(entity_spans(gold)), set(entity_spans(pred))
+        for key, found in (("support", gold_set), ("predicted", pred_set), ("correct", gold_set & pred_set)):
+            for entity in found:
+                counts[entity[0]][key] += 1
+    scores = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support),
+              "predicted": sum(c["predicted"] for c in counts.values()),
+              "correct": sum(c["correct"] for c in counts.values())}
+    for kind in types:
+        scores[kind] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, **counts[kind]}
+    # seqeval lists the types that occur (in gold or predictions), sorted by name.
+    present = sorted(kind for kind, c in counts.items() if c["support"] or c["predicted"])
+    for i, kind in enumerate(present):
+        scores[kind].update(precision=float(per_p[i]), recall=float(per_r[i]), f1=float(per_f[i]))
+        assert int(per_s[i]) == counts[kind]["support"], "seqeval and lablib disagree on entity spans"
+    return scores
+
+
+def token_accuracy(true_tags, pred_tags, include_O: bool = True, *, tags: Sequence[str] | None = None) -> float:
+    """The fraction of words tagged right: token-level, NOT the entity F1 papers report (lab 03).
+
+    This is the source articles' "97.3% F1", dominated by the easy ``O``
+    words. With ``include_O=False`` only words whose gold tag is not ``O`` count.
+    """
+    true_tags, pred_tags, _, _ = _check_tag_pairs(true_tags, pred_tags, where="token_accuracy", tags=tags)
+    pairs = [(g, p) for gold, pred in zip(true_tags, pred_tags) for g, p in zip(gold, pred) if include_O or g != "O"]
+    if not pairs:
+        raise ValueError("token_accuracy: no words to score"
+                         + ("" if include_O else " (every gold tag is 'O' and include_O=False)"))
+    return sum(g == p for g, p in pairs) / len(pairs)
+
+
+def _overlap(a: tuple, b: tuple) -> int:
+    return max(0, min(a[2], b[2]) - max(a[1], b[1]))
+
+
+def _record(index: int, kind: str, tokens: list, gold, pred) -> dict:
+    record = {"sentence": index, "kind": kind}
+    for side, entity in (("gold", gold), ("pred", pred)):
+        record[f"{side}_type"] = entity and entity[0]
+        record[f"{side}_span"] = entity and (entity[1], entity[2])
+        record[f"{side}_text"] = entity and " ".join(tokens[entity[1]:entity[2]])
+    return record
+
+
+def _sentence_errors(gold_tags: list, pred_tags: list, tokens: list, index: int) -> list:
+    gold, pred = entity_spans(gold_tags), entity_spans(pred_tags)
+    exact = set(gold) & set(pred)
+    errors = []
+    for g in (g for g in gold if g not in exact):
+        overlapping = [p for p in pred if p not in exact and _overlap(g, p)]
+        same_span = [p for p in overlapping if p[1:] == g[1:]]
+        same_type = [p for p in overlapping if p[0] == g[0]]
+        if same_span:
+            errors.append(_record(index, "type", tokens, g, same_span[0]))
+        elif same_type:
+            errors.append(_record(index, "boundary", tokens, g, max(same_type, key=lambda p: _overlap(g, p))))
+        elif overlapping:
+            errors.append(_record(index, "boundary+type", tokens, g, max(overlapping, key=lambda p: _overlap(g, p))))
+        else:
+            errors.append(_record(index, "missed", tokens, g, None))
+    errors += [_record(index, "spurious", tokens, None, p) for p in pred if not any(_overlap(g, p) for g in gold)]
+    return sorted(errors, key=lambda r: r["gold_span"] or r["pred_span"])
+
+
+def entity_errors(true_tags, pred_tags, tokens, *, tags: Sequence[str] | None = None) -> list:
+    """Every entity-level mistake, one record (a dict, ready for pandas) per mistake (lab 03).
+
+    A gold entity without an exact match is a ``"type"`` error (same span,
+    other type), ``"boundary"`` (overlap, same type), ``"boundary+type"``
+    (overlap, other types only) or ``"missed"``; a predicted entity that
+    overlaps no gold one is ``"spurious"``. Records hold ``sentence``,
+    ``kind`` and ``gold_``/``pred_`` ``type``, ``span`` (start, end
+    exclusive) and ``text``, None for the side that does not exist.
+    """
+    true_tags, pred_tags, tokens, _ = _check_tag_pairs(true_tags, pred_tags, tokens, where="entity_errors", tags=tags)
+    return [error for index, (gold, pred, words) in enumerate(zip(true_tags, pred_tags, tokens))
+            for error in _sentence_errors(gold, pred, [str(w) for w in words], index)]
+
+
+def type_confusion(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
+    """``confusion[gold_type][pred_type]`` over spans matched exactly, ``"none"`` for no entity (lab 03).
+
+    The diagonal is the correct entities; row and column sums are the gold
+    and predicted counts of :func:`entity_scores`.
+    """
+    true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="type_confusion", tags=tags)
+    labels = (*types, "none")
+    confusion = {g: {p: 0 for p in labels} for g in labels}
+    for gold, pred in zip(true_tags, pred_tags):
+        gold_spans = {(s, e): kind for kind, s, e in entity_spans(gold)}
+        pred_spans = {(s, e): kind for kind, s, e in entity_spans(pred)}
+        for span in gold_spans.keys() | pred_spans.keys():
+            confusion[gold_spans.get(span, "none")][pred_spans.get(span, "none")] += 1
+    return confusion
+
+
+def worst_sentences(true_tags, pred_tags, tokens, k: int = 5, *, tags: Sequence[str] | None = None) -> list:
+    """The ``k`` sentences with the most :func:`entity_errors`, worst first, ties in corpus order (lab 03).
+
+    Each is a dict with ``sentence``, ``num_errors``, ``tokens``,
+    ``true_tags``, ``pred_tags`` and its ``errors``.
+    """
+    checks.integer(k, "k", "worst_sentences", low=0)
+    true_tags, pred_tags, tokens, _ = _check_tag_pairs(true_tags, pred_tags, tokens, where="worst_sentences", tags=tags)
+    by_sentence = {}
+    for error in entity_errors(true_tags, pred_tags, tokens, tags=tags):
+        by_sentence.setdefault(error["sentence"], []).append(error)
+    ranked = sorted(by_sentence.items(), key=lambda item: (-len(item[1]), item[0]))[:k]
+    return [{"sentence": index, "num_errors": len(errors), "tokens": tokens[index],
+             "true_tags": true_tags[index], "pred_tags": pred_tags[index], "errors": errors}
+            for index, errors in ranked]
+
+
+#: Background colour per entity type (ColorBrewer Pastel1); other types are grey.
+_COLOURS = {"PER": "#fbb4ae", "ORG": "#b3cde3", "LOC": "#ccebc5", "MISC": "#decbe4"}
+
+
+def _highlight_html(tokens, tags) -> str:
+    """The sentence as HTML, escaped, one ``<span>`` per entity coloured by type with a small type label."""
+    if isinstance(tokens, str) or isinstance(tags, str):
+        raise TypeError("show_entities: tokens and tags must be lists (one sentence), not strings")
+    tokens, tags = list(tokens), list(tags)
+    checks.same_length("show_entities", tokens=tokens, tags=tags)
+    check_tags(tags, allowed=None, where="show_entities")
+    words = [html.escape(str(token)) for token in tokens]
+    for kind, start, end in reversed(entity_spans(tags)):
+        label = html.escape(kind)
+        words[start:end] = [
+            f'<span class="ner-entity ner-{label}" title="{label}" style="background:{_COLOURS.get(kind, "#e5e5e5")};'
+            f'padding:0.1em 0.35em;border-radius:0.35em;">{" ".join(words[start:end])} '
+            f'<small style="font-size:0.65em;font-weight:bold;opacity:0.75;">{label}</small></span>']
+    return f'<div class="lablib-ner" style="line-height:2.2;">{" ".join(words)}</div>'
+
+
+def show_entities(tokens, tags) -> None:
+    """Show a sentence with its entities highlighted: HTML in Jupyter, ``[EU]ORG rejects ...`` elsewhere (lab 03)."""
+    page = _highlight_html(tokens, tags)
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(HTML(page))
+        return
+    words = [str(token) for token in tokens]
+    for kind, start, end in reversed(entity_spans(list(tags))):
+        words[start:end] = [f"[{' '.join(words[start:end])}]{kind}"]
+    print(" ".join(words))
+
+
+def recall_seen_unseen(train_sentences, test_sentences, pred_tags) -> dict:
+    """Entity recall on test entities whose (type, text) occurs in training vs never does (lab 03).
+
+    A model that only memorised names does well on the seen ones only.
+    Returns ``{"seen": {"recall", "found", "total"}, "unseen": {...}}``; an
+    empty group has recall ``nan``.
+    """
+    known = set()
+    for index, sentence in enumerate(train_sentences):
+        words, sentence_tags = _sentence_parts(sentence, index, need_tags=True)
+        known.update((kind, " ".join(words[start:end])) for kind, start, end in entity_spans(sentence_tags))
+    _check_tag_pairs([s.tags for s in test_sentences], pred_tags, where="recall_seen_unseen")
+    counts = {"seen": [0, 0], "unseen": [0, 0]}  # found, total
+    for sentence, predicted in zip(test_sentences, pred_tags):
+        predicted_spans = set(entity_spans(list(predicted)))
+        for kind, start, end in entity_spans(list(sentence.tags)):
+            group = "seen" if (kind, " ".join(sentence.tokens[start:end])) in known else "unseen"
+            counts[group][1] += 1
+            counts[group][0] += (kind, start, end) in predicted_spans
+    return {group: {"recall": found / total if total else float("nan"), "found": found, "total": total}
+            for group, (found, total) in counts.items()}
