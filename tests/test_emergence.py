@@ -232,7 +232,8 @@ def test_train_grokking_memorises_a_small_table_and_records_history():
         E.train_grokking(E.DigitMLP(2, 8), split, steps=10, fourier_top_k=2)
 
 
-def test_training_loops_show_a_progress_bar_that_says_what_trains(capsys):
+def test_training_loops_show_a_progress_bar_that_says_what_trains(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # tqdm cuts a bar to the terminal width (80 when not a terminal)
     split = E.modular_addition_split(13, 0.5, 0)
     history = E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=100, lr=1e-2, weight_decay=0.5,
                                log_every=10, stop_when=lambda h: h["step"][-1] >= 30)

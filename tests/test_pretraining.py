@@ -309,7 +309,8 @@ def test_fill_in_and_fine_tuning_run_end_to_end(vocab):
     assert [len(p) for p in predicted] == [5, 5, 3] and predicted[0] == labelled[0].tags
 
 
-def test_loops_show_a_progress_bar_that_says_what_trains(vocab, sentences, capsys):
+def test_loops_show_a_progress_bar_that_says_what_trains(vocab, sentences, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # tqdm cuts a bar to the terminal width (80 when not a terminal)
     model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
     val = P.masked_batches(vocab, sentences[-50:])
     P.pretrain(model, vocab, sentences, steps=4, batch_size=4, eval_every=2,
