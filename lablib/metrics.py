@@ -328,6 +328,7 @@ def bootstrap(
     if n < 2:
         raise ValueError(f"bootstrap needs at least 2 items to resample, got {n}")
 
+    import inspect
     import warnings
 
     from scipy import stats
@@ -348,8 +349,10 @@ def bootstrap(
 
     with warnings.catch_warnings():  # undefined (NaN) resamples make scipy warn; they are handled below
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        # scipy 1.15 renamed random_state to rng; pyproject allows scipy from 1.13
+        seeding = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
         result = stats.bootstrap((np.arange(n),), on_items, n_resamples=n_resamples, confidence_level=confidence,
-                                 method="percentile", vectorized=False, rng=np.random.default_rng(seed))
+                                 method="percentile", vectorized=False, **{seeding: np.random.default_rng(seed)})
     distribution = np.moveaxis(np.asarray(result.bootstrap_distribution), -1, 0)  # (n_resamples, ...)
     defined = ~np.isnan(distribution.reshape(len(distribution), -1)).any(axis=1)
     stacked, n_undefined = distribution[defined], int((~defined).sum())
