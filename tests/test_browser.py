@@ -206,6 +206,7 @@ class Visit:
 
         self.url, self.requests, self.external, self.errors = base + path, [], [], []
         context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        context.set_default_timeout(120_000)  # waits on a busy 2-core CI machine; failures are still reported
         context.route("**/*", self._route)
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
@@ -222,7 +223,8 @@ class Visit:
                                        timeout=20_000)
             except PlaywrightTimeout:
                 pass
-            page.wait_for_load_state("networkidle")
+            # generous: on the 2-core CI machine the other test worker may be executing a notebook meanwhile
+            page.wait_for_load_state("networkidle", timeout=120_000)
             self.math = page.evaluate(MATH_STATE)
             self.widgets = page.evaluate(WIDGET_STATE)
             self.colab_links = page.eval_on_selector_all(
