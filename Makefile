@@ -22,7 +22,8 @@ OFFLINE_ENV := LABLIB_PROFILE=small HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
 	http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
 	NO_PROXY=127.0.0.1,localhost,::1 no_proxy=127.0.0.1,localhost,::1
-TEST_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# TQDM_MININTERVAL: see tests/conftest.py (nbval and a flood of progress-bar messages)
+TEST_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TQDM_MININTERVAL=5
 BOOK_ENV := $(OFFLINE_ENV) OMP_NUM_THREADS=2
 
 .PHONY: all book test test-main test-colab test-min env lock clean help serve chromium \

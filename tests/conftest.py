@@ -5,6 +5,13 @@
 the hub libraries see HF_HUB_OFFLINE, and any other HTTP(S) download goes to
 a dead proxy and fails loudly. In this process pytest-socket blocks every
 connection except to loopback (see `--allow-hosts` in pyproject.toml).
+
+TQDM_MININTERVAL: a progress bar redraws at most every 5 s in the kernels.
+nbval reads a kernel's IOPub messages only after a cell has finished; a
+notebook bar sends widget messages at every redraw (10 a second by default),
+and past ZeroMQ's queue limit (about a thousand messages) the kernel's last
+message, "idle", is dropped, so a long cell fails with "Timeout of 5 seconds
+exceeded waiting for output" (lab 07's five pretraining runs did, on CI).
 """
 import json
 import os
@@ -27,6 +34,7 @@ for _name, _value in {
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "OMP_NUM_THREADS": "1",
+    "TQDM_MININTERVAL": "5",
     "HTTP_PROXY": _DEAD_PROXY,
     "HTTPS_PROXY": _DEAD_PROXY,
     "http_proxy": _DEAD_PROXY,
