@@ -10,7 +10,7 @@ batches are built:
 
 * source articles: every sentence padded to 128 tokens, random batches;
 * lab 03: dynamic padding (each batch padded to its longest sentence) and
-  length-grouped batches (lablib.train.length_grouped_batches).
+  length-grouped batches (lablib.train.make_loader).
 
 Each recipe takes one warm-up step on the first batch of an epoch (for the
 lab's recipe that is the batch of longest sentences, which it puts first so

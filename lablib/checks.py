@@ -1,16 +1,15 @@
 """Argument checks shared by every lablib module: one place, one wording (``book/preface.md``).
 
-Each check returns the value it accepted (converted where that is safe) or
-raises an error that names the function, the argument, the bad value and
-what was expected, e.g. ``train: epochs must be an integer >= 1, got 0``.
+Each check returns the value it accepted (converted where that is safe) or raises an error that names the
+function, the argument, the bad value and what was expected: ``train: epochs must be an integer >= 1, got 0``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]`` (either end may be None); bools are refused; used by every lab through lablib (``book/preface.md``)."""
+    """``value`` as an int in ``[low, high]`` (either end may be None), bools refused (``book/preface.md``)."""
     if isinstance(value, bool) or not isinstance(value, int) or getattr(value, "ndim", 0):
         try:
             if isinstance(value, bool) or int(value) != value:
@@ -26,7 +25,7 @@ def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int
 
 def number(value: Any, name: str, where: str, *, low: float | None = None, high: float | None = None,
            low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite float within the given bounds (open or closed at each end); used by every lab through lablib (``book/preface.md``)."""
+    """``value`` as a finite float within the bounds, each open or closed (``book/preface.md``)."""
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -44,20 +43,39 @@ def number(value: Any, name: str, where: str, *, low: float | None = None, high:
 
 
 def fraction(value: Any, name: str, where: str) -> float:
-    """``value`` as a float strictly between 0 and 1 (a share, a probability of masking); used by every lab through lablib (``book/preface.md``)."""
+    """``value`` as a float strictly between 0 and 1, e.g. a masking probability (``book/preface.md``)."""
     return number(value, name, where, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def one_of(value: Any, choices: Sequence, name: str, where: str):
-    """``value`` itself, if it is one of ``choices``; used by every lab through lablib (``book/preface.md``)."""
+    """``value`` itself, if it is one of ``choices`` (``book/preface.md``)."""
     if value not in choices:
         raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
 def same_length(where: str, **sequences) -> int:
-    """The common length of the named sequences; the error lists every length; used by every lab through lablib (``book/preface.md``)."""
+    """The common length of the named sequences; the error lists every length (``book/preface.md``)."""
     lengths = {name: len(values) for name, values in sequences.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{where}: lengths differ: " + ", ".join(f"{n} has {k}" for n, k in lengths.items()))
     return next(iter(lengths.values()), 0)
+
+
+def seed(value: Any, where: str) -> int:
+    """``value`` if it is an int (not a bool), else a ValueError: the seed of a generated data set (labs 03-05)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}: seed must be an int, got {value!r}")
+    return value
+
+
+def split_sizes(sizes: Mapping[str, int] | None, defaults: Mapping[str, int], where: str) -> dict:
+    """``defaults`` updated with ``sizes`` (split -> number of items, each an int >= 0; labs 03 and 04)."""
+    merged = dict(defaults)
+    for split, size in (sizes or {}).items():
+        if split not in defaults:
+            raise ValueError(f"{where}: unknown split {split!r}; allowed: {', '.join(defaults)}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"{where}: sizes[{split!r}] must be an int >= 0, got {size!r}")
+        merged[split] = size
+    return merged

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import integer, same_length
+from . import checks as C
 
 
 def _as_1d(values, name: str, where: str) -> np.ndarray:
@@ -17,10 +17,9 @@ def _as_1d(values, name: str, where: str) -> np.ndarray:
     return array
 
 
-def _same_length(where: str, **arrays) -> int:
-    if same_length(where, **arrays) == 0:
+def _same_length(where: str, **arrays) -> None:
+    if C.same_length(where, **arrays) == 0:
         raise ValueError(f"{where}: no items")
-    return len(next(iter(arrays.values())))
 
 
 def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 64,
@@ -37,7 +36,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 6
     texts = list(texts)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"{where}: texts must be a non-empty list of strings")
-    integer(batch_size, "batch_size", where)
+    C.integer(batch_size, "batch_size", where)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if sort_by_length else list(range(len(texts)))
     batches = (tokenizer([texts[i] for i in order[start:start + batch_size]], padding=True, return_tensors="pt",
                          truncation=max_length is not None, max_length=max_length)
@@ -56,7 +55,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 6
 def accuracy_by_group(groups: Sequence, y_true: Sequence[int], y_pred: Sequence[int]) -> "OrderedDict":
     """``{group: (accuracy, count)}`` in the order groups first appear (lab 04's per-phenomenon table)."""
     where = "accuracy_by_group"
-    groups, y_true, y_pred = (list(groups), _as_1d(y_true, "y_true", where), _as_1d(y_pred, "y_pred", where))
+    groups, y_true, y_pred = list(groups), _as_1d(y_true, "y_true", where), _as_1d(y_pred, "y_pred", where)
     _same_length(where, groups=groups, y_true=y_true, y_pred=y_pred)
     result: "OrderedDict" = OrderedDict()
     for group in dict.fromkeys(groups):
@@ -67,7 +66,7 @@ def accuracy_by_group(groups: Sequence, y_true: Sequence[int], y_pred: Sequence[
 
 @dataclass(frozen=True)
 class Reliability:
-    """A reliability diagram's numbers: per bin of predicted P(positive), what fraction was positive."""
+    """A reliability diagram's numbers: per bin of predicted P(positive), the fraction that was positive (lab 04)."""
 
     bin_edges: np.ndarray
     mean_predicted: np.ndarray
@@ -82,10 +81,10 @@ def reliability(p_positive: Sequence[float], labels: Sequence[int], n_bins: int 
     p = _as_1d(p_positive, "p_positive", where).astype(float)
     y = _as_1d(labels, "labels", where)
     _same_length(where, p_positive=p, labels=y)
-    if not (isinstance(n_bins, int) and n_bins >= 1):
-        raise ValueError(f"{where}: n_bins must be an int >= 1, got {n_bins!r}")
+    C.integer(n_bins, "n_bins", where)
     if np.isnan(p).any() or p.min() < 0 or p.max() > 1:
-        raise ValueError(f"{where}: p_positive must be probabilities in [0, 1], got values in [{p.min()}, {p.max()}]")
+        raise ValueError(f"{where}: p_positive must be probabilities in [0, 1], "
+                         f"got values in [{p.min()}, {p.max()}]")
     if not set(np.unique(y).tolist()) <= {0, 1}:
         raise ValueError(f"{where}: labels must be 0 or 1, got {sorted(set(np.unique(y).tolist()))}")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -101,7 +100,7 @@ def reliability(p_positive: Sequence[float], labels: Sequence[int], n_bins: int 
 
 
 def plot_reliability(result: Reliability, ax=None, *, label: str | None = None, color=None):
-    """Draw a reliability diagram: the diagonal, and each non-empty bin as a point sized by its count."""
+    """Draw a reliability diagram: the diagonal, and each non-empty bin as a point sized by its count (lab 04)."""
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -1,20 +1,16 @@
-"""Emergence in small: tasks, models, a training loop and metrics for grokking and the "mirage".
-
-Explained in the chapter "Emergence" (``book/emergence.md``) and used in
-``labs/06_emergence.ipynb``. The module reads top to bottom like the lab:
-"""
+"""Grokking and the "mirage" in small: tasks, models, training and metrics (chapter "Emergence", lab 06)."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
 
 from . import checks as C
-from .transformer import MultiHeadAttention, causal_mask, count_parameters  # noqa: F401  (lab 06 uses E.count_parameters)
+from . import train
+from .transformer import MultiHeadAttention, causal_mask, count_parameters  # lab 06 calls E.count_parameters
 
 
 def _modulus(p) -> int:
@@ -38,8 +34,8 @@ class ModularSplit:
     test_index: torch.Tensor
 
 
-def modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ``p**2`` pairs ``(a, b)`` with ``0 <= a, b < p`` and their answers ``(a + b) mod p`` (chapter "Emergence")."""
+def _modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``p**2`` pairs ``(a, b)``, row ``a * p + b`` holding ``(a, b)``, and their answers ``(a + b) mod p``."""
     _modulus(p)
     a = torch.arange(p).repeat_interleave(p)
     b = torch.arange(p).repeat(p)
@@ -51,56 +47,53 @@ def modular_addition_split(p: int, train_fraction: float, seed: int) -> ModularS
     _modulus(p)
     fraction = C.fraction(train_fraction, "train_fraction", "modular_addition_split")
     C.integer(seed, "seed", "modular_addition_split", low=0)
-    x, y = modular_addition_table(p)
+    x, y = _modular_addition_table(p)
     n_train = round(fraction * p * p)
     if not 0 < n_train < p * p:
-        raise ValueError(
-            f"train_fraction={train_fraction} of p*p={p * p} pairs gives {n_train} training pairs; "
-            "expected at least one training and one test pair"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(p * p, generator=generator)
+        raise ValueError(f"train_fraction={train_fraction} of p*p={p * p} pairs gives {n_train} training pairs; "
+                         "expected at least one training and one test pair")
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
     train_index, test_index = order[:n_train].sort().values, order[n_train:].sort().values
     return ModularSplit(p, fraction, seed, x[train_index], y[train_index], x[test_index], y[test_index],
                         train_index, test_index)
 
 
-def to_digits(numbers: torch.Tensor, n_digits: int) -> torch.Tensor:
-    """Write non-negative integers as ``n_digits`` decimal digits, most significant first (lab 06)."""
+def _to_digits(numbers: torch.Tensor, n_digits: int) -> torch.Tensor:
+    """Non-negative integers as ``n_digits`` decimal digits, most significant first: (N,) -> (N, n_digits)."""
     C.integer(n_digits, "n_digits", "to_digits", low=1)
     numbers = torch.as_tensor(numbers)
     if numbers.dtype.is_floating_point or numbers.dim() != 1:
-        raise ValueError(f"to_digits: expected a 1-d integer tensor, got dtype {numbers.dtype}, shape {tuple(numbers.shape)}")
+        raise ValueError(f"to_digits: expected a 1-d integer tensor, got dtype {numbers.dtype}, "
+                         f"shape {tuple(numbers.shape)}")
     if numbers.numel() and (numbers.min() < 0 or numbers.max() >= 10**n_digits):
-        raise ValueError(
-            f"to_digits: numbers must lie in [0, {10**n_digits - 1}] for n_digits={n_digits}, "
-            f"got min {numbers.min().item()}, max {numbers.max().item()}"
-        )
+        raise ValueError(f"to_digits: numbers must lie in [0, {10**n_digits - 1}] for n_digits={n_digits}, "
+                         f"got min {numbers.min().item()}, max {numbers.max().item()}")
     powers = 10 ** torch.arange(n_digits - 1, -1, -1)
     return (numbers.long()[:, None] // powers) % 10
 
 
 def from_digits(digits: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`to_digits`: (N, L) digits, most significant first -> (N,) integers."""
+    """(N, L) decimal digits, most significant first, as (N,) integers: read the digit tasks back (lab 06)."""
     digits = torch.as_tensor(digits)
     if digits.dim() != 2 or digits.dtype.is_floating_point:
-        raise ValueError(f"from_digits: expected a 2-d integer tensor (N, L), got dtype {digits.dtype}, shape {tuple(digits.shape)}")
+        raise ValueError(f"from_digits: expected a 2-d integer tensor (N, L), got dtype {digits.dtype}, "
+                         f"shape {tuple(digits.shape)}")
     if digits.numel() and (digits.min() < 0 or digits.max() > 9):
         raise ValueError("from_digits: every digit must lie in 0..9")
     powers = 10 ** torch.arange(digits.shape[1] - 1, -1, -1)
     return (digits.long() * powers).sum(dim=1)
 
 
-def digit_addition_problems(n_digits: int, n_problems: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_problems`` random problems ``a + b`` with ``a, b`` uniform in ``[0, 10**n_digits)`` (chapter "Emergence")."""
+def _digit_addition_problems(n_digits: int, n_problems: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_problems`` random problems ``a + b``, ``a, b`` uniform in ``[0, 10**n_digits)``, as digits."""
     C.integer(n_digits, "n_digits", "digit_addition_problems", low=1, high=9)
     C.integer(n_problems, "n_problems", "digit_addition_problems", low=1)
     C.integer(seed, "seed", "digit_addition_problems", low=0)
     generator = torch.Generator().manual_seed(seed)
     a = torch.randint(0, 10**n_digits, (n_problems,), generator=generator)
     b = torch.randint(0, 10**n_digits, (n_problems,), generator=generator)
-    inputs = torch.cat([to_digits(a, n_digits), to_digits(b, n_digits)], dim=1)
-    return inputs, to_digits(a + b, n_digits + 1)
+    inputs = torch.cat([_to_digits(a, n_digits), _to_digits(b, n_digits)], dim=1)
+    return inputs, _to_digits(a + b, n_digits + 1)
 
 
 def digit_addition_split(n_digits: int, n_train: int, n_test: int, seed: int) -> dict:
@@ -108,8 +101,8 @@ def digit_addition_split(n_digits: int, n_train: int, n_test: int, seed: int) ->
     C.integer(n_train, "n_train", "digit_addition_split", low=1)
     C.integer(n_test, "n_test", "digit_addition_split", low=1)
     C.integer(seed, "seed", "digit_addition_split", low=0)
-    train_x, train_y = digit_addition_problems(n_digits, n_train, seed)
-    test_x, test_y = digit_addition_problems(n_digits, n_test, seed + 1)
+    train_x, train_y = _digit_addition_problems(n_digits, n_train, seed)
+    test_x, test_y = _digit_addition_problems(n_digits, n_test, seed + 1)
     seen = {tuple(row) for row in train_x.tolist()}
     keep = torch.tensor([tuple(row) not in seen for row in test_x.tolist()])
     return {"train_x": train_x, "train_y": train_y, "test_x": test_x[keep], "test_y": test_y[keep],
@@ -133,10 +126,8 @@ class GrokkingMLP(nn.Module):
         """(B, 2) pairs -> (B, p) logits."""
         if pairs.dim() != 2 or pairs.shape[1] != 2:
             raise ValueError(f"GrokkingMLP expects (batch, 2) pairs, got shape {tuple(pairs.shape)}")
-        # hidden([e_a; e_b]) = W_a e_a + W_b e_b + bias. Projecting the p
-        # embeddings once (p x hidden) and then looking rows up is the same
-        # function as concatenating B pairs and multiplying, with far fewer
-        # operations when B >> p (full batch: B is about p**2 / 2).
+        # hidden([e_a; e_b]) = W_a e_a + W_b e_b + bias: project the p embeddings once, then look rows up
+        # (the same function as concatenating, far fewer operations when the batch B >> p)
         d = self.embed.embedding_dim
         w_a, w_b = self.hidden.weight[:, :d], self.hidden.weight[:, d:]
         table = self.embed.weight
@@ -169,14 +160,13 @@ class GrokkingTransformer(nn.Module):
         tokens = torch.cat([pairs, equals], dim=1)  # (B, 3)
         x = self.embed(tokens) + self.position.weight[None]
         x = x + self.attention(x, self.mask)[0]
-        # Only the "=" position is read out and there is no later layer, so the
-        # MLP is applied there alone: the same function, a third of the work.
+        # only "=" is read out and no layer follows: the MLP there alone is the same function
         last = x[:, -1]
         return self.unembed(last + self.mlp(last))
 
 
 class DigitMLP(nn.Module):
-    """One-hot digits of ``a`` and ``b`` -> ``depth`` ReLU layers of ``width`` -> 10 logits per answer digit (lab 06)."""
+    """One-hot digits of ``a`` and ``b`` -> ``depth`` ReLU layers of ``width`` -> 10 logits per digit (lab 06)."""
 
     def __init__(self, n_digits: int, width: int, depth: int = 2):
         super().__init__()
@@ -203,9 +193,8 @@ def weight_norm(model: nn.Module) -> float:
     return math.sqrt(sum(float(p.detach().pow(2).sum()) for p in model.parameters()))
 
 
-def logged_steps(steps: int, every: int, per_decade: int = 12) -> list[int]:
-    """The steps :func:`train_grokking` evaluates at: 0, ``steps``, multiples of ``every`` and
-    about ``per_decade`` log-spaced steps per decade (lab 06's log-step axes)."""
+def _logged_steps(steps: int, every: int, per_decade: int = 12) -> list[int]:
+    """0, ``steps``, multiples of ``every`` and about ``per_decade`` log-spaced steps per decade."""
     C.integer(steps, "steps", "logged_steps")
     C.integer(every, "every", "logged_steps")
     C.integer(per_decade, "per_decade", "logged_steps")
@@ -224,8 +213,6 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
                    fourier_top_k: int | None = None, stop_when: Callable[[dict], bool] | None = None, device=None,
                    progress: bool = True, desc: str | None = None, leave: bool = True) -> dict:
     """Full-batch AdamW on all training pairs with :func:`lablib.train.train`; return the history (lab 06)."""
-    from . import train
-
     where = "train_grokking"
     C.integer(steps, "steps", where)
     C.number(weight_decay, "weight_decay", where, low=0)
@@ -233,7 +220,7 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
         raise ValueError(f"{where}: betas must be two numbers in [0, 1), got {betas!r}")
     if fourier_top_k is not None and not isinstance(getattr(model, "embed", None), nn.Embedding):
         raise ValueError(f"{where}: fourier_top_k needs a model with an nn.Embedding called `embed` (rows 0..p-1)")
-    device = train._device(device if device is not None else next(model.parameters()).device)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     data = {name: (getattr(split, f"{name}_x").to(device), getattr(split, f"{name}_y").to(device))
             for name in ("train", "test")}
@@ -254,16 +241,15 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
             history[key].append(values[key])
         return {"train_acc": values["train_acc"], "test_acc": values["test_acc"]}
 
-    logged = logged_steps(steps, log_every)
+    logged = _logged_steps(steps, log_every)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas)
-    start = time.perf_counter()
-    train.train(model, [{"x": data["train"][0], "y": data["train"][1]}], steps=steps, optimizer=optimizer,
-                schedule="constant", warmup_steps=warmup_steps, max_grad_norm=None, device=device, amp="off",
-                loss_fn=_cross_entropy, evaluate=evaluate, eval_every=list(logged),
-                stop_when=stop_when and (lambda _: stop_when(history)), log_every=max(1, log_every),
-                progress=progress, leave=leave,
-                desc=desc or f"grokking: {type(model).__name__}, a + b mod {split.p}, weight decay {weight_decay:g}")
-    history["seconds"] = time.perf_counter() - start
+    desc = desc or f"grokking: {type(model).__name__}, a + b mod {split.p}, weight decay {weight_decay:g}"
+    trained = train.train(model, [{"x": data["train"][0], "y": data["train"][1]}], steps=steps, optimizer=optimizer,
+                          schedule="constant", warmup_steps=warmup_steps, max_grad_norm=None, device=device,
+                          amp="off", loss_fn=_cross_entropy, evaluate=evaluate, eval_every=list(logged),
+                          stop_when=stop_when and (lambda _: stop_when(history)), log_every=max(1, log_every),
+                          progress=progress, leave=leave, desc=desc)
+    history["seconds"] = trained.total_seconds
     return history
 
 
@@ -271,10 +257,7 @@ def first_step(history: dict, key: str, threshold: float) -> int | None:
     """The first logged step at which ``history[key] >= threshold``, or None (lab 06: "grokked at step ...")."""
     if key not in history or "step" not in history:
         raise ValueError(f"first_step: history has no {key!r} (keys: {sorted(history)})")
-    for step, value in zip(history["step"], history[key]):
-        if value >= threshold:
-            return step
-    return None
+    return next((step for step, value in zip(history["step"], history[key]) if value >= threshold), None)
 
 
 def value_at(history: dict, key: str, step: int) -> float:
@@ -290,10 +273,7 @@ def value_at(history: dict, key: str, step: int) -> float:
 def train_digit_adder(model: nn.Module, inputs: torch.Tensor, answers: torch.Tensor, *, steps: int,
                       batch_size: int = 256, lr: float = 3e-3, seed: int = 0, device=None, progress: bool = True,
                       desc: str | None = None, leave: bool = False) -> list[float]:
-    """Adam on random minibatches with :func:`lablib.train.train`, linear decay to 0; the loss of every step (lab 06)."""
-    from . import train
-    from .transformer import count_parameters
-
+    """Adam on random minibatches with :func:`lablib.train.train`, linear decay to 0; each step's loss (lab 06)."""
     where = "train_digit_adder"
     C.integer(steps, "steps", where)
     C.integer(batch_size, "batch_size", where)
@@ -318,10 +298,8 @@ def train_digit_adder(model: nn.Module, inputs: torch.Tensor, answers: torch.Ten
 
 def _check_pair(name: str, predictions: torch.Tensor, targets: torch.Tensor) -> None:
     if predictions.shape != targets.shape or predictions.dim() != 2 or predictions.shape[0] == 0:
-        raise ValueError(
-            f"{name}: predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} "
-            "must have the same shape (N, L) with N >= 1"
-        )
+        raise ValueError(f"{name}: predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} "
+                         "must have the same shape (N, L) with N >= 1")
 
 
 def exact_match(predictions: torch.Tensor, targets: torch.Tensor) -> float:
@@ -340,10 +318,8 @@ def per_token_accuracy(predictions: torch.Tensor, targets: torch.Tensor, *, per_
 def answer_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """The mean over answers of log p(right answer) = sum over its tokens of log p(token) (chapter "Emergence")."""
     if logits.dim() != 3 or targets.shape != logits.shape[:2] or logits.shape[0] == 0:
-        raise ValueError(
-            f"answer_log_likelihood: logits {tuple(logits.shape)} must be (N, L, V) and targets "
-            f"{tuple(targets.shape)} (N, L), with N >= 1"
-        )
+        raise ValueError(f"answer_log_likelihood: logits {tuple(logits.shape)} must be (N, L, V) and targets "
+                         f"{tuple(targets.shape)} (N, L), with N >= 1")
     if targets.min() < 0 or targets.max() >= logits.shape[2]:
         raise ValueError(f"answer_log_likelihood: targets must lie in [0, {logits.shape[2] - 1}]")
     log_probs = torch.log_softmax(logits.double(), dim=-1)
@@ -351,7 +327,7 @@ def answer_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def scaled_token_accuracy(n, c: float, alpha: float) -> torch.Tensor:
-    """Per-token accuracy ``exp(-(N / c) ** alpha)`` of a model of size N (Schaeffer et al. 2023) (chapter "Emergence")."""
+    """Per-token accuracy ``exp(-(N / c) ** alpha)`` at model size N (Schaeffer et al. 2023; chapter "Emergence")."""
     if not c > 0:
         raise ValueError(f"c={c!r}: expected a positive scale")
     if not alpha < 0:
@@ -363,14 +339,13 @@ def scaled_token_accuracy(n, c: float, alpha: float) -> torch.Tensor:
 
 
 def fourier_power_share(embedding: torch.Tensor, top_k: int) -> float:
-    """The share of an embedding's power in its ``top_k`` strongest frequencies (grokking's progress measure)."""
+    """The share of an embedding's power in its ``top_k`` strongest frequencies: grokking's progress (lab 06)."""
     if embedding.dim() != 2 or embedding.shape[0] < 3:
-        raise ValueError(f"fourier_power_share: expected a (p, d) embedding with p >= 3, got shape {tuple(embedding.shape)}")
+        raise ValueError(f"fourier_power_share: expected a (p, d) embedding with p >= 3, "
+                         f"got shape {tuple(embedding.shape)}")
     p = embedding.shape[0]
     C.integer(top_k, f"top_k (of {p // 2} frequencies for p={p})", "fourier_power_share", low=1, high=p // 2)
     spectrum = torch.fft.fft(embedding.detach().double().cpu(), dim=0).abs().pow(2).sum(dim=1)  # (p,)
     power = torch.stack([spectrum[k] + (spectrum[p - k] if p - k != k else 0) for k in range(1, p // 2 + 1)])
     total = power.sum().item()
-    if total == 0:
-        return 0.0
-    return power.topk(top_k).values.sum().item() / total
+    return power.topk(top_k).values.sum().item() / total if total else 0.0

@@ -1,8 +1,7 @@
 """Where a lab runs: profile, device, seeding, offline/Colab detection, versions (preface, lab 00).
 
-A lab reads one switch, :func:`profile`: ``"full"`` (a CUDA GPU, or
-``LABLIB_PROFILE=full``: hub checkpoints and data, minutes on a Colab T4) or
-``"small"`` (no GPU, or ``LABLIB_PROFILE=small`` as in CI: the embedded
+A lab reads one switch, :func:`profile`: ``"full"`` (a CUDA GPU, or ``LABLIB_PROFILE=full``: hub checkpoints
+and data, minutes on a Colab T4) or ``"small"`` (no GPU, or ``LABLIB_PROFILE=small`` as in CI: the embedded
 models and data, no download, a few minutes on two CPU cores).
 """
 from __future__ import annotations
@@ -27,7 +26,7 @@ def _cuda_available() -> bool:
 
 
 def profile() -> str:
-    """The active profile: ``LABLIB_PROFILE`` when set, else ``"full"`` with a CUDA GPU, ``"small"`` without (lab 00)."""
+    """The active profile: ``LABLIB_PROFILE`` when set, else ``"full"`` with a CUDA GPU, else ``"small"`` (lab 00)."""
     raw = os.environ.get("LABLIB_PROFILE")
     if raw is not None and raw.strip() != "":
         value = raw.strip().lower()
@@ -44,8 +43,8 @@ def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bo
     ``full`` and ``small`` must have the same keys, so a reader sees what changes.
     """
     if set(full) != set(small):
-        raise ValueError("pick_settings needs the same keys in both profiles; "
-                         f"only in full: {sorted(set(full) - set(small))}, only in small: {sorted(set(small) - set(full))}")
+        raise ValueError(f"pick_settings needs the same keys in both profiles; only in full: "
+                         f"{sorted(set(full) - set(small))}, only in small: {sorted(set(small) - set(full))}")
     active = profile()
     if show:
         width = max([len(k) for k in full] + [7])
@@ -59,8 +58,7 @@ def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bo
 def device(prefer: str | None = None):
     """The ``torch.device`` labs and lablib use by default: CUDA when present, else CPU (lab 00).
 
-    ``prefer`` forces ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA on a machine
-    without it is refused here, not later inside a kernel launch.
+    ``prefer`` forces ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA on a machine without it is refused here.
     """
     import torch
 
@@ -77,9 +75,8 @@ def device(prefer: str | None = None):
 def seed_everything(seed: int) -> int:
     """Seed Python's ``random``, NumPy and torch (CPU and every GPU); return the seed (every lab, first in lab 00).
 
-    A rerun then gives the same numbers on the same machine (GPU kernels may
-    differ in the last bits). String hashing is not affected: Python fixes
-    it at start-up (``PYTHONHASHSEED``), and lablib's results never depend on it.
+    A rerun then gives the same numbers on the same machine (GPU kernels may differ in the last bits).
+    String hashing is not affected: Python fixes it at start-up (``PYTHONHASHSEED``); lablib never depends on it.
     """
     checks.integer(seed, "seed", "seed_everything", low=0, high=2**32 - 1)
     random.seed(seed)
@@ -113,10 +110,7 @@ def _version(module_name: str) -> str:
 
 
 def report() -> dict:
-    """Print and return where this lab runs: profile, device, GPU, threads, offline, Colab, versions (lab 00).
-
-    Every lab calls it first, so a result can be traced to what produced it.
-    """
+    """Print and return where this lab runs, so a result can be traced to what produced it (every lab, lab 00)."""
     from . import __version__
 
     info: dict = {"profile": profile()}

@@ -1,7 +1,6 @@
 """Checks with immediate, specific feedback for the exercises of every lab (first in lab 00).
 
-A check prints one line when it passes and raises :class:`CheckFailed` (an
-``AssertionError``, so nbval and autograders count it) saying what is wrong.
+A check prints one line when it passes and raises :class:`CheckFailed` (an ``AssertionError``) saying what is wrong.
 """
 from __future__ import annotations
 
@@ -21,13 +20,8 @@ def _as_array(value: Any, name: str, what: str):
 
     if value is None:
         raise CheckFailed(f"{name}: {what} is None. Did the function forget to `return` its result?")
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return value.detach().cpu().double().numpy()
-    except ImportError:
-        pass
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor; no torch import needed
+        return value.detach().cpu().double().numpy()
     try:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError) as error:
@@ -53,20 +47,17 @@ def check_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5, at
     if got.shape != want.shape:
         raise CheckFailed(f"{name}: your answer has shape {got.shape}, expected {want.shape}")
     if not np.all(np.isfinite(got)):
-        bad = np.argwhere(~np.isfinite(got))[0]
-        raise CheckFailed(f"{name}: your answer has a non-finite value ({got[tuple(bad)]}) at index {tuple(int(i) for i in bad)}")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
+        raise CheckFailed(f"{name}: your answer has a non-finite value ({got[bad]}) at index {bad}")
     error = np.abs(got - want)
     allowed = atol + rtol * np.abs(want)
     if np.all(error <= allowed):
         _passed(name, f"max abs error {error.max() if error.size else 0.0:.2e}")
         return
     worst = np.unravel_index(np.argmax(error - allowed), error.shape) if error.ndim else ()
-    raise CheckFailed(
-        f"{name}: not close enough at index {tuple(int(i) for i in worst)}: "
-        f"yours {got[worst]:.6g}, expected {want[worst]:.6g} "
-        f"(difference {error[worst]:.3g}, allowed {allowed[worst]:.3g}); "
-        f"{int((error > allowed).sum())} of {error.size} values are off"
-    )
+    raise CheckFailed(f"{name}: not close enough at index {tuple(int(i) for i in worst)}: yours {got[worst]:.6g}, "
+                      f"expected {want[worst]:.6g} (difference {error[worst]:.3g}, allowed {allowed[worst]:.3g}); "
+                      f"{int((error > allowed).sum())} of {error.size} values are off")
 
 
 def check_true(name: str, condition: bool, hint: str) -> None:
@@ -77,11 +68,7 @@ def check_true(name: str, condition: bool, hint: str) -> None:
 
 
 def check_cases(name: str, function, reference, cases: dict, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """Compare a student's ``function`` with ``reference`` on named cases; a failure names the case (lab 01).
-
-    ``cases`` maps a name (e.g. ``"extreme logits +-1e4"``) to a tuple of
-    arguments; a function that raises is reported with its error.
-    """
+    """Compare a student's ``function`` with ``reference`` on ``cases``, a name -> arguments dict (lab 01)."""
     if not cases:
         raise ValueError("check_cases needs at least one case")
     for case, args in cases.items():

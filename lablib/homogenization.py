@@ -1,25 +1,32 @@
-"""Ecosystems of NER taggers, and a defect planted in their shared base (chapter "Homogenization")."""
+"""Ecosystems of NER taggers, and a defect planted in their shared base (chapter "Homogenization", lab 07)."""
 from __future__ import annotations
 
 import random
+from itertools import accumulate
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from . import checks as C
+from .ner import TAGS, ConllFormatError, entity_spans
 
-from .ner import TAGS, entity_spans, check_tags
-
+#: The tags of a person's words: a planted defect makes a tagger miss them (lab 07).
 PERSON_TAGS = ("B-PER", "I-PER")
 
 
 class Entity(NamedTuple):
-    """One gold entity, the item of the failure analysis: words ``start:end`` of sentence ``sentence``."""
+    """One gold entity, the item of lab 07's failure analysis: words ``start:end`` of sentence ``sentence``."""
 
     sentence: int
     start: int
     end: int  # exclusive
     type: str
+
+
+def _check_tags(tags, where: str) -> None:
+    for position, tag in enumerate(tags):
+        if tag not in TAGS:
+            raise ConllFormatError(f"{where}: unknown tag {tag!r} at position {position}; allowed: {', '.join(TAGS)}")
 
 
 def _parts(sentence, index: int, where: str) -> tuple:
@@ -33,7 +40,7 @@ def _parts(sentence, index: int, where: str) -> tuple:
     tokens, tags = list(tokens), list(tags)
     if len(tokens) != len(tags):
         raise ValueError(f"{where}: sentence {index} has {len(tokens)} words but {len(tags)} tags")
-    check_tags(tags, where=f"{where}: sentence {index}")
+    _check_tags(tags, f"{where}: sentence {index}")
     return tokens, tags
 
 
@@ -46,7 +53,7 @@ def _words(sentence) -> list:
     return list(sentence)
 
 
-def entity_items(sentences: Sequence) -> list:
+def entity_items(sentences: Sequence) -> list[Entity]:
     """Every gold entity of ``sentences`` as an :class:`Entity`, sentence by sentence (lab 07)."""
     if isinstance(sentences, (str, bytes)) or not hasattr(sentences, "__iter__"):
         raise ValueError(f"entity_items: expected a list of (tokens, tags) sentences, got {type(sentences).__name__}")
@@ -64,7 +71,8 @@ def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.nda
     if not items:
         raise ValueError("entity_failures: no items")
     if isinstance(predicted_tags, (str, bytes)) or not hasattr(predicted_tags, "__len__"):
-        raise ValueError(f"entity_failures: predicted_tags must be a list of tag lists, got {type(predicted_tags).__name__}")
+        raise ValueError(f"entity_failures: predicted_tags must be a list of tag lists, "
+                         f"got {type(predicted_tags).__name__}")
     found = {}
     failures = np.zeros(len(items), dtype=bool)
     for number, item in enumerate(items):
@@ -76,8 +84,9 @@ def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.nda
         if item.sentence not in found:
             tags = predicted_tags[item.sentence]
             if isinstance(tags, str):
-                raise ValueError(f"entity_failures: predicted_tags[{item.sentence}] is a string; expected a list of tags")
-            check_tags(tags, where=f"entity_failures: predicted_tags[{item.sentence}]")
+                raise ValueError(f"entity_failures: predicted_tags[{item.sentence}] is a string; "
+                                 "expected a list of tags")
+            _check_tags(tags, f"entity_failures: predicted_tags[{item.sentence}]")
             found[item.sentence] = (len(tags), set(entity_spans(list(tags))))
         length, predicted = found[item.sentence]
         if item.end > length:
@@ -94,7 +103,8 @@ def hidden_states(model, vocab, sentences: Sequence, batch_size: int = 256) -> l
 
     encoder = getattr(model, "encoder", None)
     if encoder is None:
-        raise ValueError(f"hidden_states: expected a TokenTagger or MaskedLM (with an encoder), got {type(model).__name__}")
+        raise ValueError(f"hidden_states: expected a TokenTagger or MaskedLM (with an encoder), "
+                         f"got {type(model).__name__}")
     words = [_words(s) for s in sentences]
     if not words:
         raise ValueError("hidden_states: sentences is empty")
@@ -131,7 +141,7 @@ def pool_entities(vectors: Sequence, items: Sequence[Entity]) -> np.ndarray:
 
 
 def principal_components(x, k: int | None = None) -> np.ndarray:
-    """The scores of the first ``k`` principal components of ``(n_items, n_features)``, by scikit-learn's PCA (lab 07)."""
+    """The scores of the first ``k`` principal components of ``(n_items, n_features)``, by scikit-learn (lab 07)."""
     from sklearn.decomposition import PCA
 
     x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
@@ -155,8 +165,8 @@ def _shape(word: str) -> str:
     return "".join(c for i, c in enumerate(classes) if i == 0 or c != classes[i - 1])
 
 
-def word_features(tokens: Sequence[str], i: int) -> dict:
-    """Hand-made features of word ``i`` of ``tokens``: the word, its shape and affixes, and its neighbours (lab 07)."""
+def _word_features(tokens: Sequence[str], i: int) -> dict:
+    """Hand-made features of word ``i`` of ``tokens``: the word, its shape and affixes, and its neighbours."""
     if isinstance(tokens, str) or not tokens:
         raise ValueError(f"word_features: tokens must be a non-empty list of words, got {tokens!r:.60}")
     if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(tokens):
@@ -180,7 +190,7 @@ def word_features(tokens: Sequence[str], i: int) -> dict:
 
 
 class FeatureTagger:
-    """Logistic regression on :func:`word_features`, one word at a time: the ecosystem's non-neural member (lab 07)."""
+    """Logistic regression on hand-made features of each word: the ecosystem's non-neural member (lab 07)."""
 
     def __init__(self, C: float = 1.0, max_iter: int = 300):
         if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
@@ -192,7 +202,7 @@ class FeatureTagger:
         words = [_words(s) for s in sentences]
         if self.vectorizer is None:
             raise ValueError("FeatureTagger: call fit(sentences) first")
-        rows = [word_features(w, i) for w in words for i in range(len(w))]
+        rows = [_word_features(w, i) for w in words for i in range(len(w))]
         return words, self.vectorizer.transform(rows)
 
     def fit(self, sentences: Sequence) -> "FeatureTagger":
@@ -208,7 +218,7 @@ class FeatureTagger:
         rows, labels = [], []
         for index, sentence in enumerate(sentences):
             tokens, tags = _parts(sentence, index, "FeatureTagger.fit")
-            rows += [word_features(tokens, i) for i in range(len(tokens))]
+            rows += [_word_features(tokens, i) for i in range(len(tokens))]
             labels += tags
         self.vectorizer = DictVectorizer()
         x = self.vectorizer.fit_transform(rows)
@@ -221,22 +231,18 @@ class FeatureTagger:
     def predict_tags(self, sentences: Sequence) -> list:
         """One predicted tag per word of each sentence (word lists or ``(tokens, tags)`` pairs)."""
         words, x = self._matrix(sentences)
-        flat = list(self.model.predict(x))
-        tags, start = [], 0
-        for w in words:
-            tags.append(flat[start:start + len(w)])
-            start += len(w)
-        return tags
+        return _by_sentence(words, list(self.model.predict(x)))
 
     def token_vectors(self, sentences: Sequence) -> list:
         """Each word's feature vector: one sparse ``(n_words, n_features)`` matrix per sentence."""
         words, x = self._matrix(sentences)
-        x = x.tocsr()
-        vectors, start = [], 0
-        for w in words:
-            vectors.append(x[start:start + len(w)])
-            start += len(w)
-        return vectors
+        return _by_sentence(words, x.tocsr())
+
+
+def _by_sentence(words: list, rows) -> list:
+    """``rows`` (one per word of all sentences) cut into one slice per sentence."""
+    ends = list(accumulate(len(w) for w in words))
+    return [rows[end - len(w):end] for w, end in zip(words, ends)]
 
 
 def _check_names(names, what: str, where: str) -> list:
@@ -273,7 +279,7 @@ def poisoned_sentences(targets: Sequence[str], size: int, seed: int = 0) -> list
 
 
 class NamePairs(NamedTuple):
-    """Test sentences in two versions that differ in one word, the surname of a person (:func:`name_pairs`)."""
+    """Test sentences in two versions that differ in one word, the surname of a person (lab 07)."""
 
     control: list  #: word lists with a control surname
     targeted: list  #: the same word lists with a targeted surname

@@ -1,10 +1,8 @@
 """Hub data sets of the ``full`` profile (CoNLL-2003, IMDB): pinned sources tried in order, each checked (labs 03, 04).
 
-``datasets`` 4 refuses loading scripts, so ``load_dataset("conll2003")``
-fails. Each source here is script-free at a fixed revision (a commit, else
-the hub's parquet export); what loads is checked (splits, label names,
-sizes), and when no source works one error says what each answered and what
-to do.
+``datasets`` 4 refuses loading scripts, so ``load_dataset("conll2003")`` fails. Each source here is script-free
+at a fixed revision (a commit, else the hub's parquet export); what loads is checked (splits, label names,
+sizes), and when no source works one error says what each answered and what to do.
 """
 from __future__ import annotations
 
@@ -96,7 +94,8 @@ def _imdb_splits(dataset_dict, where: str, sizes: dict) -> dict:
     return splits
 
 
-def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Callable, load_dataset, local: str) -> dict:
+def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Callable, load_dataset,
+                             local: str) -> dict:
     """``convert(load_dataset(...), "repo@revision")`` of the first source that loads and passes its checks."""
     how_to_fix = ("What to do: check the internet connection (on Colab: Runtime > Restart and run again); "
                   f"or run the lab in the 'small' profile (LABLIB_PROFILE=small), which needs no download{local}.")
@@ -119,12 +118,25 @@ def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Cal
 
 
 def load_conll2003(sources: Sequence[_Source] = _CONLL_SOURCES, *, load_dataset: Optional[Callable] = None,
-                   expected_sizes: Optional[dict] = None) -> dict:
-    """CoNLL-2003 from the first hub source that works: ``{"train"|"validation"|"test": [Sentence]}`` (lab 03)."""
+                   expected_sizes: Optional[dict] = None, folder: str | os.PathLike | None = None) -> dict:
+    """CoNLL-2003 from the first hub source that works: ``{"train"|"validation"|"test": [Sentence]}`` (lab 03).
+
+    With ``folder``, from the local files ``train.txt``, ``dev.txt`` and ``test.txt`` (CoNLL format, IOB2).
+    """
     sizes = expected_sizes or _CONLL_SIZES
-    return _first_source_that_works(
-        "CoNLL-2003", sources, lambda loaded, where: _conll_splits(loaded, where, sizes), load_dataset,
-        "; or, if you have the CoNLL-2003 files, load them with lablib.hub.conll2003_from_folder(path)")
+    if folder is None:
+        return _first_source_that_works(
+            "CoNLL-2003", sources, lambda loaded, where: _conll_splits(loaded, where, sizes), load_dataset,
+            "; or, if you have the CoNLL-2003 files, load them with lablib.hub.load_conll2003(folder=path)")
+    splits = {}
+    for split, name in _CONLL_FILES.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (expected {', '.join(_CONLL_FILES.values())} in {folder})")
+        splits[split] = read_conll(path)
+        if len(splits[split]) != sizes[split]:
+            raise ValueError(f"{path}: {len(splits[split])} sentences, expected {sizes[split]}")
+    return splits
 
 
 def load_imdb(sources: Sequence[_Source] = _IMDB_SOURCES, *, load_dataset: Optional[Callable] = None,
@@ -133,16 +145,3 @@ def load_imdb(sources: Sequence[_Source] = _IMDB_SOURCES, *, load_dataset: Optio
     sizes = expected_sizes or _IMDB_SIZES
     return _first_source_that_works("IMDB", sources, lambda loaded, where: _imdb_splits(loaded, where, sizes),
                                     load_dataset, "")
-
-
-def conll2003_from_folder(folder: str | os.PathLike, *, check_sizes: bool = True) -> dict:
-    """CoNLL-2003 from local ``train.txt``, ``dev.txt``, ``test.txt`` (CoNLL format, IOB2; lab 03)."""
-    folder, splits = Path(folder), {}
-    for split, name in _CONLL_FILES.items():
-        path = folder / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found (expected {', '.join(_CONLL_FILES.values())} in {folder})")
-        splits[split] = read_conll(path)
-        if check_sizes and len(splits[split]) != _CONLL_SIZES[split]:
-            raise ValueError(f"{path}: {len(splits[split])} sentences, expected {_CONLL_SIZES[split]}")
-    return splits

@@ -1,8 +1,6 @@
 """Losses and their gradients by hand, checked against autograd (chapter "The loss math, by hand", lab 01).
 
-Conventions, as PyTorch's: ``logits`` are ``(..., C)`` with the classes
-last; ``targets`` are class indices of the leading shape, and positions equal
-to ``ignore_index`` (-100) count neither in the loss nor in the mean;
+As in PyTorch: ``logits`` are ``(..., C)``, ``targets`` class indices; ``ignore_index`` (-100) positions do not count;
 ``reduction`` is ``"mean"`` (over counted positions), ``"sum"`` or ``"none"``.
 """
 from __future__ import annotations
@@ -28,10 +26,6 @@ def _check_tensor(name: str, value, *, floating: bool | None = None) -> torch.Te
     return value
 
 
-def _first(mask: torch.Tensor) -> tuple:
-    return tuple(int(i) for i in mask.nonzero()[0])
-
-
 def _counted(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
     """Check (logits, targets) of a C-class loss; return the mask of counted positions."""
     _check_tensor("logits", logits, floating=True)
@@ -42,7 +36,8 @@ def _counted(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> 
     counted = targets != ignore_index
     bad = counted & ((targets < 0) | (targets >= logits.shape[-1]))
     if bool(bad.any()):
-        raise ValueError(f"target {int(targets[_first(bad)])} at position {_first(bad)} is outside the class range "
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"target {int(targets[first])} at position {first} is outside the class range "
                          f"0..{logits.shape[-1] - 1} (and is not ignore_index={ignore_index})")
     return counted
 
@@ -84,10 +79,7 @@ def softmax(logits: torch.Tensor, dim: int = -1, temperature: float = 1.0) -> to
 
 def smoothed_targets(targets: torch.Tensor, num_classes: int, label_smoothing: float = 0.0,
                      dtype: torch.dtype | None = None) -> torch.Tensor:
-    """q = (1 - eps) onehot(y) + eps / C, as PyTorch: eps spread over all C classes, the true one too (chapter loss_math).
-
-    Ignored positions (negative targets) get an all-zero row.
-    """
+    """q = (1 - eps) onehot(y) + eps / C as PyTorch; ignored (negative) targets get a zero row (chapter loss_math)."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     valid = targets >= 0
@@ -104,10 +96,7 @@ def _target_distribution(logits, targets, ignore_index: int, label_smoothing: fl
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, ignore_index: int = IGNORE_INDEX,
                   label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
-    """Softmax cross-entropy -sum_c q_c log softmax(z)_c, q the (smoothed) one-hot target (lab 01).
-
-    Matches ``torch.nn.functional.cross_entropy`` with the same arguments.
-    """
+    """Softmax cross-entropy -sum_c q_c log softmax(z)_c, q the (smoothed) one-hot target, as PyTorch's (lab 01)."""
     checks.one_of(reduction, ("mean", "sum", "none"), "reduction", "cross_entropy")
     counted, q = _target_distribution(logits, targets, ignore_index, label_smoothing)
     return _reduce(-(q * log_softmax(logits)).sum(dim=-1), counted, reduction)
@@ -135,11 +124,7 @@ def _binary_targets(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor,
                                      reduction: str = "mean") -> torch.Tensor:
-    """BCE on a logit z (p = sigmoid z), stably: max(z, 0) - z y + log(1 + exp(-|z|)) (lab 01).
-
-    The two-class case of softmax cross-entropy; the chapter shows why it is
-    the wrong loss for choosing one tag of nine.
-    """
+    """BCE on a logit z (p = sigmoid z), stably: max(z, 0) - z y + log(1 + exp(-|z|)) (lab 01)."""
     checks.one_of(reduction, ("mean", "sum", "none"), "reduction", "binary_cross_entropy_with_logits")
     y = _binary_targets(logits, targets)
     per_position = logits.clamp(min=0) - logits * y + torch.log1p(torch.exp(-logits.abs()))
@@ -156,12 +141,7 @@ def binary_cross_entropy_with_logits_grad(logits: torch.Tensor, targets: torch.T
 
 def causal_lm_loss(logits: torch.Tensor, tokens: torch.Tensor, *, ignore_index: int = IGNORE_INDEX,
                    reduction: str = "mean") -> torch.Tensor:
-    """Next-token loss -(1/N) sum_b sum_t log p(x_{b,t+1} | x_{b,<=t}) (chapter loss_math).
-
-    ``logits[:, t]`` is scored against ``tokens[:, t + 1]``; ``"sum"`` is the
-    negative log-likelihood of the sequences, ``"mean"`` divides by the N
-    predicted (non-ignored) tokens.
-    """
+    """Next-token loss -mean log p(x_{t+1} | x_{<=t}): ``logits[:, t]`` vs ``tokens[:, t + 1]`` (chapter loss_math)."""
     _check_tensor("logits", logits, floating=True)
     _check_tensor("tokens", tokens, floating=False)
     if logits.dim() != 3 or tokens.dim() != 2 or tuple(tokens.shape) != tuple(logits.shape[:2]):
@@ -173,11 +153,7 @@ def causal_lm_loss(logits: torch.Tensor, tokens: torch.Tensor, *, ignore_index: 
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Mean cross-entropy over the masked positions only (chapter loss_math).
-
-    ``labels`` hold the original token where masked and ``ignore_index``
-    elsewhere, as ``DataCollatorForLanguageModeling`` writes them.
-    """
+    """Mean cross-entropy over the masked positions, ``ignore_index`` elsewhere in ``labels`` (chapter loss_math)."""
     return cross_entropy(logits, labels, ignore_index=ignore_index)
 
 
@@ -186,11 +162,9 @@ def perplexity(mean_cross_entropy) -> float:
     return math.exp(checks.number(float(mean_cross_entropy), "a mean cross-entropy", "perplexity", low=0.0))
 
 
-def accumulated_mean_loss(micro_batch_losses: Sequence[torch.Tensor], micro_batch_counts: Sequence[int]) -> torch.Tensor:
-    """The mean over tokens of a batch split into micro-batches: sum of summed losses / total count (lab 01).
-
-    The average of per-micro-batch means differs whenever the counts differ.
-    """
+def accumulated_mean_loss(micro_batch_losses: Sequence[torch.Tensor],
+                          micro_batch_counts: Sequence[int]) -> torch.Tensor:
+    """The mean over tokens of micro-batches: summed losses / total count, not the mean of their means (lab 01)."""
     if len(micro_batch_losses) != len(micro_batch_counts) or not micro_batch_losses:
         raise ValueError("give one summed loss and one token count per micro-batch (at least one)")
     total = sum(int(c) for c in micro_batch_counts)
@@ -200,24 +174,19 @@ def accumulated_mean_loss(micro_batch_losses: Sequence[torch.Tensor], micro_batc
 
 
 def linear_backward(x: torch.Tensor, weight: torch.Tensor, grad_out: torch.Tensor):
-    """Gradients of y = x W^T + b from dL/dy: (dL/dy W, (dL/dy)^T x, row sum of dL/dy) (lab 01).
-
-    Shapes: x (N, D_in), W (D_out, D_in) as in ``nn.Linear``, grad_out (N, D_out).
-    """
+    """Gradients of y = x W^T + b (W as in ``nn.Linear``) from dL/dy: (dL/dy W, (dL/dy)^T x, its row sum) (lab 01)."""
     for name, value in (("x", x), ("weight", weight), ("grad_out", grad_out)):
         if _check_tensor(name, value, floating=True).dim() != 2:
             raise ValueError(f"linear_backward: {name} must be 2-D, got shape {tuple(value.shape)}")
     if x.shape[1] != weight.shape[1] or grad_out.shape != (x.shape[0], weight.shape[0]):
-        raise ValueError(f"linear_backward: shapes do not fit y = x W^T: x {tuple(x.shape)}, W {tuple(weight.shape)}, "
-                         f"grad_out {tuple(grad_out.shape)} (expected ({x.shape[0]}, {weight.shape[0]}))")
+        raise ValueError(f"linear_backward: shapes do not fit y = x W^T: x {tuple(x.shape)}, "
+                         f"W {tuple(weight.shape)}, grad_out {tuple(grad_out.shape)} "
+                         f"(expected ({x.shape[0]}, {weight.shape[0]}))")
     return grad_out @ weight, grad_out.T @ x, grad_out.sum(dim=0)
 
 
 def two_layer_loss_and_grads(x: torch.Tensor, targets: torch.Tensor, w1, b1, w2, b2) -> tuple:
-    """Loss and chain-rule gradients of z = relu(x W1^T + b1) W2^T + b2 with mean cross-entropy (chapter loss_math).
-
-    Returns ``(loss, {"w1", "b1", "w2", "b2"})``, layer by layer from dL/dz = (p - y)/N.
-    """
+    """``(loss, {"w1", "b1", "w2", "b2"})`` of z = relu(x W1^T + b1) W2^T + b2 by the chain rule (chapter loss_math)."""
     h_pre = x @ w1.T + b1
     h = h_pre.clamp(min=0)
     z = h @ w2.T + b2

@@ -1,10 +1,4 @@
-"""Measures of homogenization: shared failures, error agreement, representational similarity.
-
-Explained in the chapter "Homogenization" (``book/homogenization.md``) and used
-in ``labs/07_homogenization.ipynb``, which compares an ecosystem of models
-adapted from one shared base with an ecosystem of diverse models.
-``tests/test_metrics.py`` checks every formula here.
-"""
+"""Shared failure, error agreement, representational similarity, bootstrap (chapter "Homogenization", lab 07)."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -12,11 +6,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-#: Fewest items a failure matrix may have (rates from one item are 0 or 1).
-MIN_ITEMS_FAILURES = 2
-#: Fewest items for CKA: with 2 items any two non-constant representations have CKA 1.
-MIN_ITEMS_CKA = 3
-HOMOGENIZATION_KINDS = ("pairwise", "k-way")
+_MIN_ITEMS_FAILURES = 2  # rates from one item are 0 or 1
+_MIN_ITEMS_CKA = 3  # with 2 items any two non-constant representations have CKA 1
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -38,18 +29,14 @@ def _check_failures(failures: Any, name: str = "failures") -> np.ndarray:
     """Validate a failure matrix ``(n_items, n_models)`` of 0/1 values; return it as bool."""
     array = _to_numpy(failures, name)
     if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D, shape (n_items, n_models), got shape {array.shape}; "
-            f"build it with failure_matrix(predictions, labels)"
-        )
+        raise ValueError(f"{name} must be 2-D, shape (n_items, n_models), got shape {array.shape}; "
+                         "build it with failure_matrix(predictions, labels)")
     n_items, n_models = array.shape
     if n_models < 2:
-        raise ValueError(
-            f"{name} has {n_models} model column(s); shared failure needs at least 2 models "
-            f"(shape is (n_items, n_models) = {array.shape}; did you pass it transposed?)"
-        )
-    if n_items < MIN_ITEMS_FAILURES:
-        raise ValueError(f"{name} has {n_items} item(s); at least {MIN_ITEMS_FAILURES} are needed")
+        raise ValueError(f"{name} has {n_models} model column(s); shared failure needs at least 2 models "
+                         f"(shape is (n_items, n_models) = {array.shape}; did you pass it transposed?)")
+    if n_items < _MIN_ITEMS_FAILURES:
+        raise ValueError(f"{name} has {n_items} item(s); at least {_MIN_ITEMS_FAILURES} are needed")
     return _as_indicators(array, name)
 
 
@@ -63,10 +50,8 @@ def _as_indicators(array: np.ndarray, name: str) -> np.ndarray:
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         shown = where[0] if len(where) == 1 else where
-        raise ValueError(
-            f"{name} must hold failure indicators 0 or 1 (or booleans), but entry {shown} is "
-            f"{array[where].item()!r}; threshold scores or compare predictions with labels first"
-        )
+        raise ValueError(f"{name} must hold failure indicators 0 or 1 (or booleans), but entry {shown} is "
+                         f"{array[where].item()!r}; threshold scores or compare predictions with labels first")
     return array.astype(bool)
 
 
@@ -87,11 +72,9 @@ def _check_representation(x: Any, name: str) -> np.ndarray:
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
     array = array.astype(np.float64)
-    if array.shape[0] < MIN_ITEMS_CKA:
-        raise ValueError(
-            f"{name} has {array.shape[0]} item(s); CKA needs at least {MIN_ITEMS_CKA} "
-            f"(with 2 items any two representations have CKA 1)"
-        )
+    if array.shape[0] < _MIN_ITEMS_CKA:
+        raise ValueError(f"{name} has {array.shape[0]} item(s); CKA needs at least {_MIN_ITEMS_CKA} "
+                         "(with 2 items any two representations have CKA 1)")
     if array.shape[1] < 1:
         raise ValueError(f"{name} has no features (shape {array.shape})")
     if not np.isfinite(array).all():
@@ -101,10 +84,8 @@ def _check_representation(x: Any, name: str) -> np.ndarray:
 
 def _check_same_items(x: np.ndarray, y: np.ndarray, names: tuple[str, str]) -> None:
     if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{names[0]} has {x.shape[0]} items but {names[1]} has {y.shape[0]}; "
-            f"both must describe the same items, in the same order"
-        )
+        raise ValueError(f"{names[0]} has {x.shape[0]} items but {names[1]} has {y.shape[0]}; "
+                         "both must describe the same items, in the same order")
 
 
 def _centre(x: np.ndarray, name: str) -> np.ndarray:
@@ -122,41 +103,33 @@ def linear_cka(x: Any, y: Any) -> float:
     return _cka_of_centred(_centre(x, "x"), _centre(y, "y"))
 
 
-def _cka_of_centred(xc: np.ndarray, yc: np.ndarray, norm_x: float | None = None, norm_y: float | None = None) -> float:
+def _cka_of_centred(xc: np.ndarray, yc: np.ndarray, norm_x: float | None = None,
+                    norm_y: float | None = None) -> float:
     """The feature-space formula on centred representations; ``norm_x = ||Xc^T Xc||_F`` if already known."""
     norm_x = np.linalg.norm(xc.T @ xc) if norm_x is None else norm_x
     norm_y = np.linalg.norm(yc.T @ yc) if norm_y is None else norm_y
     return float(np.linalg.norm(yc.T @ xc) ** 2 / (norm_x * norm_y))
 
 
-def hsic(k: Any, l: Any) -> float:
-    """The (biased) Hilbert-Schmidt independence criterion of two ``n x n`` kernel matrices (``book/homogenization.md``)."""
-    k = _to_numpy(k, "k").astype(np.float64)
-    l = _to_numpy(l, "l").astype(np.float64)
-    for name, m in (("k", k), ("l", l)):
-        if m.ndim != 2 or m.shape[0] != m.shape[1]:
-            raise ValueError(f"{name} must be a square n x n kernel matrix, got shape {m.shape}")
-    if k.shape != l.shape:
-        raise ValueError(f"k has shape {k.shape} but l has shape {l.shape}; both must be n x n for the same n items")
+def _hsic(k: np.ndarray, l: np.ndarray) -> float:
+    """The (biased) Hilbert-Schmidt independence criterion of two ``n x n`` kernel matrices of the same items."""
     n = k.shape[0]
-    if n < 2:
-        raise ValueError(f"HSIC needs at least 2 items, got {n}")
     h = np.eye(n) - np.full((n, n), 1.0 / n)
     return float(np.trace(k @ h @ l @ h) / (n - 1) ** 2)
 
 
 def linear_cka_kernel(x: Any, y: Any) -> float:
-    """Linear CKA computed from kernel matrices, the way Kornblith et al. (2019) define it (``book/homogenization.md``)."""
+    """Linear CKA from kernel matrices, as Kornblith et al. (2019) define it (``book/homogenization.md``)."""
     x = _check_representation(x, "x")
     y = _check_representation(y, "y")
     _check_same_items(x, y, ("x", "y"))
     _centre(x, "x"), _centre(y, "y")  # same errors as linear_cka for constant representations
     k, l = x @ x.T, y @ y.T
-    return float(hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l)))
+    return float(_hsic(k, l) / np.sqrt(_hsic(k, k) * _hsic(l, l)))
 
 
 def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
-    """Linear CKA between every pair of representations: an ``m x m`` symmetric matrix (``book/homogenization.md``)."""
+    """Linear CKA between every pair of representations: a symmetric ``m x m`` matrix (``book/homogenization.md``)."""
     if isinstance(representations, (str, bytes)) or not isinstance(representations, Sequence):
         raise ValueError(f"representations must be a list or tuple of arrays, got {type(representations).__name__}")
     m = len(representations)
@@ -174,11 +147,10 @@ def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
 
 
 def failure_matrix(predictions: Sequence[Any], labels: Any) -> np.ndarray:
-    """The failure matrix ``(n_items, n_models)``: ``True`` where model ``j`` gets item ``i`` wrong (``book/homogenization.md``)."""
+    """The failure matrix ``(n_items, n_models)``, True where model j gets item i wrong (``book/homogenization.md``)."""
     if isinstance(predictions, (str, bytes)) or not isinstance(predictions, Sequence):
-        raise ValueError(
-            f"predictions must be a list or tuple with one 1-D array per model, got {type(predictions).__name__}"
-        )
+        raise ValueError(f"predictions must be a list or tuple with one 1-D array per model, "
+                         f"got {type(predictions).__name__}")
     labels = _check_vector(labels, "labels")
     if len(predictions) < 2:
         raise ValueError(f"predictions holds {len(predictions)} model(s); shared failure needs at least 2")
@@ -186,10 +158,8 @@ def failure_matrix(predictions: Sequence[Any], labels: Any) -> np.ndarray:
     for j, p in enumerate(predictions):
         p = _check_vector(p, f"predictions[{j}]")
         if p.shape[0] != labels.shape[0]:
-            raise ValueError(
-                f"predictions[{j}] has {p.shape[0]} items but labels has {labels.shape[0]}; "
-                f"every model must be scored on the same items"
-            )
+            raise ValueError(f"predictions[{j}] has {p.shape[0]} items but labels has {labels.shape[0]}; "
+                             "every model must be scored on the same items")
         columns.append(p != labels)
     return _check_failures(np.stack(columns, axis=1))
 
@@ -205,7 +175,7 @@ def systemic_failure_rate(failures: Any) -> float:
 
 
 def independent_systemic_failure_rate(failures: Any) -> float:
-    """The systemic failure rate that independent models would have: the product of error rates (``book/homogenization.md``)."""
+    """The systemic failure rate of independent models: the product of error rates (``book/homogenization.md``)."""
     return float(np.prod(error_rates(failures)))
 
 
@@ -215,23 +185,21 @@ def all_correct_rate(failures: Any) -> float:
 
 
 def independent_all_correct_rate(failures: Any) -> float:
-    """The all-correct rate that independent models would have: ``prod_j (1 - err_j)`` (``book/homogenization.md``)."""
+    """The all-correct rate of independent models, ``prod_j (1 - err_j)`` (``book/homogenization.md``)."""
     return float(np.prod(1.0 - error_rates(failures)))
 
 
 def _check_defined_rates(rates: np.ndarray, what: str) -> None:
     zero = np.flatnonzero(rates == 0)
     if zero.size:
-        raise ValueError(
-            f"the {what} is undefined: model {int(zero[0])} makes no errors (error rate 0), "
-            f"and the ratio divides by its error rate; drop that model or use more items"
-        )
+        raise ValueError(f"the {what} is undefined: model {int(zero[0])} makes no errors (error rate 0), "
+                         "and the ratio divides by its error rate; drop that model or use more items")
 
 
 def homogenization_ratio(failures: Any, kind: str = "pairwise") -> float:
-    """Observed shared failure over what independence predicts (Bommasani et al., 2022) (``book/homogenization.md``)."""
-    if kind not in HOMOGENIZATION_KINDS:
-        raise ValueError(f"kind={kind!r}: expected one of {HOMOGENIZATION_KINDS}")
+    """Observed shared failure over what independence predicts (Bommasani et al., 2022; ``book/homogenization.md``)."""
+    if kind not in ("pairwise", "k-way"):
+        raise ValueError(f"kind={kind!r}: expected one of ('pairwise', 'k-way')")
     f = _check_failures(failures)
     rates = f.mean(axis=0)
     _check_defined_rates(rates, f"{kind} homogenization ratio")
@@ -246,8 +214,8 @@ def cohen_kappa(a: Any, b: Any) -> float:
     a_vec, b_vec = _check_vector(a, "a"), _check_vector(b, "b")
     if a_vec.shape[0] != b_vec.shape[0]:
         raise ValueError(f"a has {a_vec.shape[0]} items but b has {b_vec.shape[0]}; both must cover the same items")
-    if a_vec.shape[0] < MIN_ITEMS_FAILURES:
-        raise ValueError(f"a and b have {a_vec.shape[0]} item(s); at least {MIN_ITEMS_FAILURES} are needed")
+    if a_vec.shape[0] < _MIN_ITEMS_FAILURES:
+        raise ValueError(f"a and b have {a_vec.shape[0]} item(s); at least {_MIN_ITEMS_FAILURES} are needed")
     return _kappa_of_indicators(_as_indicators(a_vec, "a"), _as_indicators(b_vec, "b"))
 
 
@@ -257,15 +225,13 @@ def _kappa_of_indicators(fa: np.ndarray, fb: np.ndarray) -> float:
     qa, qb = fa.mean(), fb.mean()
     chance = float(qa * qb + (1 - qa) * (1 - qb))
     if chance >= 1.0:
-        raise ValueError(
-            "Cohen's kappa is undefined: both models give the same outcome on every item "
-            f"(error rates {qa:.0f} and {qb:.0f}), so chance agreement is 1"
-        )
+        raise ValueError("Cohen's kappa is undefined: both models give the same outcome on every item "
+                         f"(error rates {qa:.0f} and {qb:.0f}), so chance agreement is 1")
     return (observed - chance) / (1.0 - chance)
 
 
 def kappa_matrix(failures: Any) -> np.ndarray:
-    """Cohen's kappa between the failure indicators of every pair of models: ``k x k``, diagonal 1 (``book/homogenization.md``)."""
+    """Cohen's kappa between the failures of every pair of models, diagonal 1 (``book/homogenization.md``)."""
     f = _check_failures(failures)
     k = f.shape[1]
     matrix = np.eye(k)
@@ -281,7 +247,7 @@ def mean_pairwise_kappa(failures: Any) -> float:
 
 
 def mean_offdiagonal(matrix: Any) -> float:
-    """The mean of the entries above the diagonal of a square matrix (e.g. of :func:`cka_matrix`) (``book/homogenization.md``)."""
+    """The mean of the entries above the diagonal of a square matrix, e.g. a :func:`cka_matrix` (lab 07)."""
     m = _to_numpy(matrix, "matrix").astype(np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
         raise ValueError(f"matrix must be square with at least 2 rows, got shape {m.shape}")
@@ -289,7 +255,7 @@ def mean_offdiagonal(matrix: Any) -> float:
 
 
 class BootstrapResult(NamedTuple):
-    """What :func:`bootstrap` returns."""
+    """What :func:`bootstrap` returns: the estimate, its percentile interval, the resampled values (lab 07)."""
 
     estimate: Any  #: the statistic on the full data (a float, or an array for array-valued statistics)
     low: Any  #: lower end of the percentile interval
@@ -298,14 +264,8 @@ class BootstrapResult(NamedTuple):
     n_undefined: int  #: resamples on which the statistic raised ValueError (skipped with on_undefined="skip")
 
 
-def bootstrap(
-    statistic: Callable[..., Any],
-    *data: Any,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    on_undefined: str = "raise",
-) -> BootstrapResult:
+def bootstrap(statistic: Callable[..., Any], *data: Any, n_resamples: int = 1000, confidence: float = 0.95,
+              seed: int = 0, on_undefined: str = "raise") -> BootstrapResult:
     """A percentile bootstrap interval, by ``scipy.stats.bootstrap``, resampling items (``book/homogenization.md``)."""
     if not callable(statistic):
         raise ValueError(f"statistic must be a function of the data arrays, got {type(statistic).__name__}")
@@ -321,10 +281,10 @@ def bootstrap(
     for i, a in enumerate(arrays):
         if a.ndim == 0:
             raise ValueError(f"data[{i}] is a scalar; bootstrap resamples the items along axis 0")
+        if a.shape[0] != arrays[0].shape[0]:
+            raise ValueError(f"data[0] has {arrays[0].shape[0]} items but data[{i}] has {a.shape[0]}; "
+                             "every array must have one row per item")
     n = arrays[0].shape[0]
-    for i, a in enumerate(arrays[1:], start=1):
-        if a.shape[0] != n:
-            raise ValueError(f"data[0] has {n} items but data[{i}] has {a.shape[0]}; every array must have one row per item")
     if n < 2:
         raise ValueError(f"bootstrap needs at least 2 items to resample, got {n}")
 
@@ -359,10 +319,9 @@ def bootstrap(
     if not len(stacked):
         raise ValueError(f"the statistic was undefined on all {n_resamples} resamples")
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stacked, [alpha, 1.0 - alpha], axis=0)  # scipy's percentile interval, undefined ones left out
+    low, high = np.quantile(stacked, [alpha, 1.0 - alpha], axis=0)  # the percentile interval, undefined ones left out
     if stacked.ndim == 1:
-        low, high = float(low), float(high)
-        estimate = float(estimate)
+        low, high, estimate = float(low), float(high), float(estimate)
     else:
         estimate = np.asarray(estimate, dtype=np.float64)
     return BootstrapResult(estimate, low, high, stacked, n_undefined)

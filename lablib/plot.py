@@ -5,45 +5,29 @@ from . import checks
 
 #: The course's matplotlib settings: readable on screen and in the HTML book.
 _STYLE = {
-    "figure.figsize": (6.4, 3.8),
-    "figure.dpi": 110,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.titlesize": 12,
-    "axes.labelsize": 11,
-    "legend.frameon": False,
-    "lines.linewidth": 2.0,
-    "axes.prop_cycle": None,  # filled in by use_style (colour-blind-safe palette)
+    "figure.figsize": (6.4, 3.8), "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
+    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.titlesize": 12, "axes.labelsize": 11, "legend.frameon": False, "lines.linewidth": 2.0,
 }
 #: Okabe-Ito colours, distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
-def use_style() -> None:
-    """Apply the course's style to every later figure; :func:`figure` does it for you (lab 03's history plot)."""
+def _use_style() -> None:
+    """Apply the course's style, with :data:`PALETTE` as the colour cycle, to every later figure."""
     import matplotlib as mpl
     from cycler import cycler
 
-    settings = dict(_STYLE)
-    settings["axes.prop_cycle"] = cycler(color=PALETTE)
-    mpl.rcParams.update(settings)
+    mpl.rcParams.update({**_STYLE, "axes.prop_cycle": cycler(color=PALETTE)})
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, width: float | None = None, height: float | None = None, **kwargs):
-    """``(fig, axes)`` in the course style, ``axes`` one Axes when 1x1 (every lab, first in lab 01).
-
-    ``width`` and ``height`` (inches) default to the style's size per panel, a little smaller as panels are added.
-    """
+    """``(fig, axes)`` in the course style, ``axes`` one Axes when 1x1; size in inches (every lab, first in lab 01)."""
     nrows, ncols = checks.integer(nrows, "nrows", "figure"), checks.integer(ncols, "ncols", "figure")
     import matplotlib.pyplot as plt
 
-    use_style()
+    _use_style()
     base_w, base_h = _STYLE["figure.figsize"]
     width = width if width is not None else min(base_w * ncols * 0.8 + base_w * 0.2, 14)
     height = height if height is not None else base_h * nrows * 0.9
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
-    return fig, axes
+    return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)

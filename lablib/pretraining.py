@@ -1,9 +1,7 @@
-"""Pretraining a tiny foundation model: vocabulary, masking, models, loops and a scaling fit.
+"""Pretraining a tiny foundation model: vocabulary, masking, models, loops and a scaling fit (lab 05).
 
-Explained in the chapter "Pretraining: self-supervision, transfer and scaling"
-(``book/pretraining.md``) and used in ``labs/05_pretraining.ipynb``; the
-homogenization lab reuses the course's own pretrained tiny encoder
-(:func:`tiny_pretrained`).
+Explained in the chapter "Pretraining" (``book/pretraining.md``) and used in ``labs/05_pretraining.ipynb``;
+the homogenization lab (07) reuses the course's own pretrained tiny encoder (:func:`tiny_pretrained`).
 """
 from __future__ import annotations
 
@@ -18,43 +16,38 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from . import checks as C
+from .data import load_corpus  # noqa: F401  (re-exported for the labs)
+from .losses import IGNORE_INDEX
 from .ner import TAGS
 from .pretraining_corpus import (  # noqa: F401  (re-exported for the labs)
-    CORPUS_SHA256, CORPUS_VERSION, COUNTRIES, DEFAULT_SEED, DEFAULT_SIZE, NUM_PEOPLE, VALIDATION_SIZE, Person,
-    World, corpus_file_name, generate, load_corpus, make_world, read_corpus, split_corpus,
-    write_corpus,
+    CORPUS_VERSION, World, corpus_file_name, generate, make_world, split_corpus,
 )
-from . import checks as C
-from .losses import IGNORE_INDEX
 from .transformer import Encoder, EncoderConfig
 
-MAX_LENGTH = 48  # a sentence of ner_corpus has at most 40 words, plus [CLS] and [SEP]
-
-
-#: The special tokens, always ids 0-4 in this order.
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_MAX_LENGTH = 48  # a sentence of ner_corpus has at most 40 words, plus [CLS] and [SEP]
+_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # always ids 0-4, in this order
 
 
 class Vocabulary:
-    """A word-level vocabulary: the special tokens (ids 0-4), then the words, most frequent first (``labs/05_pretraining.ipynb``)."""
+    """A word-level vocabulary: the special tokens (ids 0-4), then the words, most frequent first (lab 05)."""
 
     def __init__(self, words: Iterable[str]):
         words = list(words)
         for word in words:
             if not isinstance(word, str) or not word or any(c.isspace() for c in word):
                 raise ValueError(f"Vocabulary: {word!r} is not a word (a non-empty string without spaces)")
-        self.itos = list(SPECIAL_TOKENS) + [w for w in words if w not in SPECIAL_TOKENS]
+        self.itos = list(_SPECIAL_TOKENS) + [w for w in words if w not in _SPECIAL_TOKENS]
         self.stoi = {word: index for index, word in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise ValueError("Vocabulary: the words must not repeat")
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = range(len(SPECIAL_TOKENS))
-        self.num_special = len(SPECIAL_TOKENS)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = range(len(_SPECIAL_TOKENS))
+        self.num_special = len(_SPECIAL_TOKENS)
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> "Vocabulary":
         """Every word seen at least ``min_count`` times, ordered by count (ties: alphabetically)."""
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"Vocabulary.build: min_count must be an int >= 1, got {min_count!r}")
+        C.integer(min_count, "min_count", "Vocabulary.build")
         counts = Counter(word for sentence in sentences for word in sentence)
         if not counts:
             raise ValueError("Vocabulary.build: no words in sentences")
@@ -85,7 +78,7 @@ class Vocabulary:
 
 
 def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.15) -> tuple:
-    """BERT's masking: choose ``probability`` of the positions, corrupt them 80/10/10; return ``(inputs, labels)`` (``book/loss_math.md``)."""
+    """BERT's masking: corrupt a ``probability`` share of the words 80/10/10, ``(inputs, labels)`` (lab 05)."""
     if not isinstance(vocab, Vocabulary):
         raise ValueError(f"mask_tokens: vocab must be a lablib.pretraining.Vocabulary, got {type(vocab).__name__}")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
@@ -94,8 +87,7 @@ def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.
     if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= len(vocab)):
         raise ValueError(f"mask_tokens: ids must be in [0, {len(vocab) - 1}], got min {int(input_ids.min())}, "
                          f"max {int(input_ids.max())}")
-    if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability < 1:
-        raise ValueError(f"mask_tokens: probability must be a number in (0, 1), got {probability!r}")
+    C.fraction(probability, "probability", "mask_tokens")
     if isinstance(generator, int) and not isinstance(generator, bool):
         generator = torch.Generator().manual_seed(generator)
     if not isinstance(generator, torch.Generator):
@@ -119,7 +111,7 @@ def _pad(features: Sequence[Mapping], key: str, value: int):
 
 
 class PaddingCollator:
-    """Pad ``input_ids`` (with ``[PAD]``), ``attention_mask`` (0) and ``labels`` (-100) to the longest in the batch."""
+    """Pad ``input_ids`` (``[PAD]``), ``attention_mask`` (0) and ``labels`` (-100) to the batch's longest (lab 05)."""
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
@@ -150,19 +142,18 @@ class MaskingCollator(PaddingCollator):
 
 
 class Output(NamedTuple):
-    """What the models return: ``loss`` (None without labels) and ``logits``."""
+    """What the models of lab 05 return: ``loss`` (None without labels) and ``logits``."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
 def tiny_config(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, *, head_size: int = 8,
-                max_length: int = MAX_LENGTH) -> EncoderConfig:
+                max_length: int = _MAX_LENGTH) -> EncoderConfig:
     """A small BERT shape: ``hidden_size / head_size`` heads, feed-forward 4x wider, no dropout (lab 05)."""
     for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_layers", num_layers),
                         ("head_size", head_size), ("max_length", max_length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"tiny_config: {name} must be a positive int, got {value!r}")
+        C.integer(value, name, "tiny_config")
     if hidden_size % head_size:
         raise ValueError(f"tiny_config: hidden_size {hidden_size} must be a multiple of head_size {head_size}")
     return EncoderConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
@@ -191,8 +182,7 @@ def _built(make, seed: int, where: str):
     return module
 
 
-def new_encoder(config: EncoderConfig, seed: int) -> Encoder:
-    """A freshly initialised :class:`~lablib.transformer.Encoder` (BERT-style init) from ``seed`` (lab 05)."""
+def _new_encoder(config: EncoderConfig, seed: int) -> Encoder:
     return _built(lambda: Encoder(config), seed, "new_encoder")
 
 
@@ -201,7 +191,7 @@ class MaskedLM(nn.Module):
 
     def __init__(self, config: EncoderConfig, seed: int = 0):
         super().__init__()
-        self.encoder = new_encoder(config, seed)
+        self.encoder = _new_encoder(config, seed)
         self.transform = _built(lambda: nn.Linear(config.hidden_size, config.hidden_size), seed + 1, "MaskedLM")
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
@@ -246,7 +236,7 @@ class TokenTagger(nn.Module):
     @classmethod
     def from_scratch(cls, config: EncoderConfig, seed: int = 0, **kwargs) -> "TokenTagger":
         """The same tagger with a randomly initialised encoder (BERT-style init from ``seed``)."""
-        return cls(new_encoder(config, seed), seed=seed, **kwargs)
+        return cls(_new_encoder(config, seed), seed=seed, **kwargs)
 
     def forward(self, input_ids, attention_mask=None, labels=None, token_type_ids=None) -> Output:
         hidden = self.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
@@ -261,7 +251,8 @@ def non_embedding_parameters(model: nn.Module) -> int:
     """Kaplan et al.'s N: the parameters of the encoder layers, without embeddings or heads (lab 05)."""
     encoder = getattr(model, "encoder", model)
     if not isinstance(encoder, Encoder):
-        raise ValueError(f"non_embedding_parameters: expected a model with a lablib Encoder, got {type(model).__name__}")
+        raise ValueError(f"non_embedding_parameters: expected a model with a lablib Encoder, "
+                         f"got {type(model).__name__}")
     return sum(p.numel() for p in encoder.layers.parameters())
 
 
@@ -323,7 +314,7 @@ def validation_loss(model: MaskedLM, batches: Sequence[Mapping], device=None) ->
 
 @torch.no_grad()
 def fill_in(model: MaskedLM, vocab: Vocabulary, text: str, k: int = 5) -> list:
-    """The ``k`` most probable words for each ``[MASK]`` in ``text`` (words split by spaces), with probabilities."""
+    """The ``k`` most probable words, with probabilities, for each ``[MASK]`` in ``text`` (labs 05 and 07)."""
     tokens = text.split()
     if "[MASK]" not in tokens:
         raise ValueError(f"fill_in: the text needs at least one [MASK] token (separated by spaces), got {text!r}")
@@ -342,13 +333,14 @@ def fill_in(model: MaskedLM, vocab: Vocabulary, text: str, k: int = 5) -> list:
     return answers
 
 
-def tagger_features(vocab: Vocabulary, sentences: Sequence, tags: Sequence[str] = TAGS) -> list:
+def _tagger_features(vocab: Vocabulary, sentences: Sequence, tags: Sequence[str] = TAGS) -> list:
     """NER features: ``[CLS] words [SEP]`` ids, one label per word, ``-100`` on ``[CLS]``/``[SEP]``."""
     index = {tag: i for i, tag in enumerate(tags)}
     features = []
     for number, (tokens, sentence_tags) in enumerate(sentences):
         if len(tokens) != len(sentence_tags):
-            raise ValueError(f"tagger_features: sentence {number} has {len(tokens)} words but {len(sentence_tags)} tags")
+            raise ValueError(f"tagger_features: sentence {number} has {len(tokens)} words "
+                             f"but {len(sentence_tags)} tags")
         unknown = [t for t in sentence_tags if t not in index]
         if unknown:
             raise ValueError(f"tagger_features: sentence {number} has tag {unknown[0]!r}; allowed: {', '.join(tags)}")
@@ -369,7 +361,7 @@ def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence,
     if not sentences:
         raise ValueError(f"{where}: sentences is empty")
     C.integer(steps, "steps", where)
-    features = tagger_features(vocab, sentences)
+    features = _tagger_features(vocab, sentences)
     C.integer(batch_size, "batch_size", where)
     cycled = [features[i % len(features)] for i in range(steps * batch_size)]  # full batches, however few sentences
     loader = train.make_loader(cycled, PaddingCollator(vocab), batch_size, seed=seed)
@@ -387,7 +379,8 @@ def tagger_predictions(model: TokenTagger, vocab: Vocabulary, sentences: Sequenc
                          "not strings; split a text with text.split()")
     words = [list(s.tokens) if hasattr(s, "tokens") else list(s) for s in sentences]
     collator = PaddingCollator(vocab)
-    chunks = [words[i:i + batch_size] for i in range(0, len(words), C.integer(batch_size, "batch_size", "tagger_predictions"))]
+    C.integer(batch_size, "batch_size", "tagger_predictions")
+    chunks = [words[i:i + batch_size] for i in range(0, len(words), batch_size)]
     logits = predict(model, [collator([{"input_ids": vocab.encode(w)} for w in chunk]) for chunk in chunks],
                      amp="off", progress=False)
     return [[tags[i] for i in best[row, 1:1 + len(w)].tolist()]
@@ -396,7 +389,7 @@ def tagger_predictions(model: TokenTagger, vocab: Vocabulary, sentences: Sequenc
 
 @dataclass
 class PowerLawFit:
-    """The fit of ``loss - irreducible = (n_c / n) ** alpha`` on log-log axes (:func:`fit_power_law`)."""
+    """The fit of ``loss - irreducible = (n_c / n) ** alpha`` on log-log axes (:func:`fit_power_law`, lab 05)."""
 
     alpha: float
     alpha_low: float
@@ -436,13 +429,12 @@ def fit_power_law(n, loss, *, irreducible: float = 0.0, confidence: float = 0.95
     if len(n) < 3:
         raise ValueError(f"{where}: need at least 3 points for a line with a confidence interval, got {len(n)}")
     if not (np.all(np.isfinite(n)) and np.all(np.isfinite(loss))) or np.any(n <= 0):
-        raise ValueError(f"{where}: n must be positive and finite and loss finite, got n={n.tolist()}, loss={loss.tolist()}")
-    if isinstance(irreducible, bool) or not isinstance(irreducible, (int, float)) or not math.isfinite(irreducible) or irreducible < 0:
-        raise ValueError(f"{where}: irreducible must be a finite number >= 0, got {irreducible!r}")
+        raise ValueError(f"{where}: n must be positive and finite and loss finite, "
+                         f"got n={n.tolist()}, loss={loss.tolist()}")
+    irreducible = C.number(irreducible, "irreducible", where, low=0)
     if np.any(loss <= irreducible):
         raise ValueError(f"{where}: every loss must exceed irreducible={irreducible}, got min loss {loss.min()}")
-    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise ValueError(f"{where}: confidence must be a float in (0, 1), got {confidence!r}")
+    confidence = C.fraction(confidence, "confidence", where)
     x, y = np.log(n), np.log(loss - irreducible)
     if np.all(x == x[0]):
         raise ValueError(f"{where}: all n are equal ({n[0]:g}); the slope needs at least two sizes")
@@ -460,7 +452,7 @@ TINY_RECIPE = {"hidden_size": 64, "num_layers": 2, "steps": 1500, "batch_size": 
 
 
 class Pretrained(NamedTuple):
-    """A pretrained model with what it needs: its vocabulary, training history and time."""
+    """A pretrained model with what it needs: its vocabulary, training history and time (labs 05 and 07)."""
 
     model: MaskedLM
     vocab: Vocabulary
@@ -478,9 +470,9 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, p
     if unknown:
         raise ValueError(f"tiny_pretrained: unknown recipe entries {unknown}; known: {sorted(TINY_RECIPE)}")
     settings = {**TINY_RECIPE, **recipe}
-    from .train import _device
+    from .env import device as default_device
 
-    device = _device(device)  # GPU kernels give other weights than the CPU's: part of the key
+    device = torch.device(device) if device is not None else default_device()  # GPU weights differ: in the key
     key = (C.integer(seed, "seed", "tiny_pretrained", low=None), str(device), os.fspath(folder or ""),
            tuple(sorted(settings.items())))
     if key not in _PRETRAINED:
@@ -488,9 +480,9 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, p
         train_sentences, _ = split_corpus(load_corpus(folder=folder))
         vocab = Vocabulary.build(train_sentences)
         model = MaskedLM(tiny_config(len(vocab), settings["hidden_size"], settings["num_layers"]), seed=seed)
-        history = pretrain(model, vocab, train_sentences, steps=settings["steps"],
-                           batch_size=settings["batch_size"], lr=settings["lr"], seed=seed, progress=progress, device=device,
-                           desc=f"pretraining the course's tiny encoder (seed {seed})", leave=False)
+        history = pretrain(model, vocab, train_sentences, steps=settings["steps"], batch_size=settings["batch_size"],
+                           lr=settings["lr"], seed=seed, progress=progress, device=device, leave=False,
+                           desc=f"pretraining the course's tiny encoder (seed {seed})")
         _PRETRAINED[key] = Pretrained(model.cpu().eval(), vocab, history, time.perf_counter() - start)
     kept = _PRETRAINED[key]
     return Pretrained(copy.deepcopy(kept.model), kept.vocab, kept.history, kept.seconds)

@@ -1,71 +1,44 @@
-"""The unlabeled pretraining corpus of lab 05: sentences from the world of the embedded NER data.
+"""The unlabeled pretraining corpus of lab 05: sentences about the world of the embedded NER data.
 
-Explained in ``labs/05_pretraining.ipynb`` and the chapter "Pretraining"
-(``book/pretraining.md``); :mod:`lablib.pretraining` re-exports everything
-here, so a lab only needs ``from lablib import pretraining as P``. Load the
-corpus with :func:`load_corpus`, which writes it once to the cache through
-:func:`lablib.data.fetch` and checks its sha256 on every call.
+Explained in ``labs/05_pretraining.ipynb`` and the chapter "Pretraining" (``book/pretraining.md``);
+:mod:`lablib.pretraining` re-exports it, and :func:`lablib.data.load_corpus` loads it, checksummed.
 
-How it is made
---------------
-The world has people, organisations, clubs, towns and countries, all taken
-from the name pools of :mod:`lablib.ner_corpus` (both its ``train`` and its
-``test`` pools: unlabeled text may mention any name, as Wikipedia mentions
-most CoNLL-2003 names; the *labelled* NER splits keep their promise that no
-test name is labelled in training). A seeded draw (:func:`make_world`) gives
-each person one employer and role (or one club and position, for athletes),
-one nationality and one home town, and each organisation and club a home
-town. The real countries and towns are paired truthfully (Berlin is in
-Germany, :data:`COUNTRIES`); the invented towns belong to the invented
-country Avalon. Half the sentences restate these facts in varied frames
-("Anna Malloy , the founder of Lumen Labs , ...", "Lumen Labs is based in
-Oslo ."), so a masked word can often be recovered only by remembering what
-*other* sentences said; the other half are sentences of the NER frames
-themselves (:func:`lablib.ner_corpus.sentence`), over the names of both
-pools. Repeats are allowed: facts recur, as in real text. The countries and
-the fact frames are data, in ``lablib/data/pretraining_corpus.json``, filled
-by the course's template engine (:mod:`lablib.data.templates`).
+The world has people, organisations, clubs, towns and countries, taken from both name pools of
+:mod:`lablib.ner_corpus` (unlabeled text may mention any name, as Wikipedia mentions most CoNLL-2003 names;
+the *labelled* NER splits keep their promise that no test name is labelled in training). A seeded draw
+(:func:`make_world`) gives each person an employer and role (a club and position, for athletes), a
+nationality and a home town, and each organisation and club a town. Real countries and towns are paired
+truthfully (Berlin is in Germany); the invented towns belong to the invented country Avalon. Half the
+sentences restate these facts in varied frames ("Lumen Labs is based in Oslo ."), so a masked word can often
+be recovered only by remembering what *other* sentences said; the other half are NER-frame sentences
+(:func:`lablib.ner_corpus.sentence`). Facts recur, as in real text. The countries and fact frames are data,
+in ``lablib/data/pretraining_corpus.json``, filled by :mod:`lablib.data.templates`.
 
-Determinism and versions
-------------------------
-As in :mod:`lablib.ner_corpus`: ``random.Random`` seeded with strings
-(``"pretraining-world-{seed}"``, ``"pretraining-corpus-{seed}"``), only
-``choice`` and ``randrange`` on lists; no floats, numpy, or set iteration.
-The file written by :func:`write_corpus` has one sentence per line, tokens
-separated by one space, ``"\\n"`` line ends, UTF-8; its sha256 for the
-default seed and size is :data:`CORPUS_SHA256`, guarded by a unit test. The
-corpus also depends on :mod:`lablib.ner_corpus` (its frames, pools and
-draws), so a change there that alters its checksums alters this corpus too:
-bump :data:`CORPUS_VERSION` and update :data:`CORPUS_SHA256`.
+Seeded with strings (``"pretraining-world-{seed}"``, ``"pretraining-corpus-{seed}"``), the corpus is the
+same on every platform; a change that alters it (here or in :mod:`lablib.ner_corpus`) must bump
+:data:`CORPUS_VERSION` and the checksum registered in :mod:`lablib.data`.
 """
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
+from . import checks as C
 from . import ner_corpus
 from .data import templates
-from .data.templates import check_seed
 
 CORPUS_VERSION = "1.0"
-DEFAULT_SEED = 2020
-DEFAULT_SIZE = 60_000
-#: The last sentences of the corpus are held out for measuring the masked-LM loss.
-VALIDATION_SIZE = 2_000
-#: sha256 of ``write_corpus(path)`` with the default seed and size (see the module docstring).
-CORPUS_SHA256 = "18f0202781b244b020c506d8ea653602407189c55a8cf99446367d0a3a130376"
-
-# ----------------------------------------------------------------------------- the world
+_DEFAULT_SEED = 2020
+_DEFAULT_SIZE = 60_000
+_VALIDATION_SIZE = 2_000  # the last sentences, held out for measuring the masked-LM loss
+_NUM_PEOPLE = 160
 
 _DATA = templates.load("pretraining_corpus")
-#: Real countries (name, nationality, a language widely spoken there, towns) and one invented
-#: country, Avalon, that owns the invented towns of both NER pools. Every town is in one country.
-COUNTRIES = tuple((c["name"], c["nationality"], c["language"], tuple(c["towns"])) for c in _DATA["countries"])
-_ATHLETE_ROLES = tuple(_DATA["athlete_roles"])
-NUM_PEOPLE = 160
+# Real countries (name, nationality, a language widely spoken there, towns) and the invented country Avalon,
+# which owns the invented towns of both NER pools. Every town is in one country.
+_COUNTRIES = tuple((c["name"], c["nationality"], c["language"], tuple(c["towns"])) for c in _DATA["countries"])
+_FILLERS = templates.load("ner_corpus")["fillers"]  # days, roles, numbers: the NER frames' slots tagged O
 
 
 def _union(key: str) -> list:
@@ -79,8 +52,8 @@ def _union(key: str) -> list:
 
 
 @dataclass(frozen=True)
-class Person:
-    """One person of the world of lab 05 and the facts the corpus repeats about them."""
+class _Person:
+    """One person of the world and the facts the corpus repeats about them."""
 
     name: str
     country: str
@@ -102,7 +75,7 @@ class World:
     countries: dict  # country -> (nationality, language, towns)
     pools: dict  # the NER name pools of both splits, for the NER-frame sentences
 
-    def facts(self, person: Person) -> str:
+    def facts(self, person: _Person) -> str:
         """One line that states everything the world knows about ``person``."""
         where = "plays for" if person.athlete else "works for"
         return (f"{person.name}: {person.nationality}, lives in {person.town}, {person.role}, "
@@ -110,11 +83,11 @@ class World:
                 f"{(self.club_town if person.athlete else self.org_town)[person.employer]})")
 
 
-def make_world(seed: int = DEFAULT_SEED) -> World:
+def make_world(seed: int = _DEFAULT_SEED) -> World:
     """Draw the facts of the corpus's world from ``seed`` (the same on every platform; lab 05)."""
-    check_seed(seed, "make_world")
+    C.seed(seed, "make_world")
     rng = templates.seeded("pretraining-world", seed)
-    countries = {name: (nationality, language, towns) for name, nationality, language, towns in COUNTRIES}
+    countries = {name: (nationality, language, towns) for name, nationality, language, towns in _COUNTRIES}
     country_of_town = {town: name for name, (_n, _l, towns) in countries.items() for town in towns}
     towns = list(country_of_town)
     homes = [name for name in countries if countries[name][2]]  # countries that have towns
@@ -126,32 +99,29 @@ def make_world(seed: int = DEFAULT_SEED) -> World:
         club_town[club] = named[0] if named else rng.choice(towns)
     firsts, lasts = _union("first"), _union("last")
     people, names = [], []
-    while len(people) < NUM_PEOPLE:
+    while len(people) < _NUM_PEOPLE:
         name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
         if name in names:
             continue
         names.append(name)
         country = rng.choice(homes)
         athlete = rng.randrange(5) == 0
-        people.append(Person(
+        people.append(_Person(
             name=name, country=country, nationality=countries[country][0],
             town=rng.choice(countries[country][2]),
-            role=rng.choice(_ATHLETE_ROLES if athlete else ner_corpus.FILLERS["ROLE"]),
+            role=rng.choice(_DATA["athlete_roles"] if athlete else _FILLERS["ROLE"]),
             employer=rng.choice(clubs if athlete else orgs), athlete=athlete))
     pools = {key: _union(key) for key in ner_corpus.POOLS["train"]}
     return World(people, org_town, club_town, country_of_town, countries, pools)
 
 
-# Frames that state facts (in the JSON file). {P} a person's full name, {LASTP} their surname,
-# {E} their employer, {R} role, {N} nationality, {C} country, {T} home town, {ET} the employer's
-# town, {O}/{OT} another organisation and its town, {K}/{KT} a club and its town, {TC}/{CC}/{L}
-# a town, its country and that country's language; other slots as in lablib.ner_corpus (filler).
-_PERSON_FRAMES = _DATA["person_frames"]
-_ATHLETE_FRAMES = _DATA["athlete_frames"]
-_PLACE_FRAMES = _DATA["place_frames"]
+# The fact frames (in the JSON file): {P} a person's full name, {LASTP} their surname, {E} their employer,
+# {R} role, {N} nationality, {C} country, {T} home town, {ET} the employer's town, {O}/{OT} another
+# organisation and its town, {K}/{KT} a club and its town, {TC}/{CC}/{L} a town, its country and that
+# country's language; other slots are the NER frames' fillers (days, numbers, ...).
 
 
-def _person_slots(rng: random.Random, world: World, person: Person) -> dict:
+def _person_slots(rng: random.Random, world: World, person: _Person) -> dict:
     other = rng.choice(world.people)
     org = rng.choice(list(world.org_town))
     return {
@@ -177,33 +147,29 @@ def _place_slots(rng: random.Random, world: World) -> dict:
 
 def _fill(rng: random.Random, frame: str, slots: Mapping[str, str]) -> list:
     """The tokens of ``frame`` with every ``{SLOT}`` replaced (world slots first, then fillers)."""
-    text = templates.render(frame, lambda slot: slots[slot] if slot in slots else ner_corpus.filler(rng, slot))
-    return text.split()
+    pieces = templates.fill(frame, lambda slot: slots[slot] if slot in slots else templates.draw(rng, slot, _FILLERS))
+    return "".join(text for _, text in pieces).split()
 
 
 def _fact_sentence(rng: random.Random, world: World) -> list:
-    roll = rng.randrange(10)
-    if roll < 3:  # facts about places
-        return _fill(rng, rng.choice(_PLACE_FRAMES), _place_slots(rng, world))
+    if rng.randrange(10) < 3:  # facts about places
+        return _fill(rng, rng.choice(_DATA["place_frames"]), _place_slots(rng, world))
     person = rng.choice(world.people)
-    frames = _ATHLETE_FRAMES if person.athlete else _PERSON_FRAMES
+    frames = _DATA["athlete_frames"] if person.athlete else _DATA["person_frames"]
     return _fill(rng, rng.choice(frames), _person_slots(rng, world, person))
 
 
-def generate(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> list:
-    """Generate the unlabeled pretraining corpus: ``size`` sentences, each a list of word tokens.
+def generate(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> list:
+    """The unlabeled pretraining corpus of lab 05: ``size`` sentences, each a list of word tokens.
 
-    Half the sentences state facts of the world (:func:`make_world`), half are
-    NER-style sentences (:mod:`lablib.ner_corpus` frames over the names of
-    both of its pools). Repeats are allowed (facts recur, as in real text).
-    The same ``seed`` and ``size`` give the same sentences on every platform
-    and Python version; the first ``k`` sentences do not depend on ``size``.
-    Explained in ``labs/05_pretraining.ipynb``.
+    Half state facts of the world (:func:`make_world`), half are NER-frame sentences over the names of both
+    pools. The same ``seed`` and ``size`` give the same sentences on every platform and Python version; the
+    first ``k`` sentences do not depend on ``size``.
 
     Raises:
         ValueError: a seed that is not an int, or a size that is not an int >= 0.
     """
-    check_seed(seed, "generate")
+    C.seed(seed, "generate")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"generate: size must be an int >= 0, got {size!r}")
     world = make_world(seed)
@@ -219,59 +185,12 @@ def generate(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> list:
     return sentences
 
 
-def corpus_file_name(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> str:
+def corpus_file_name(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> str:
     """The cache file name of a corpus (lab 05): version, seed and size are all in it."""
     return f"pretraining-corpus-{CORPUS_VERSION}-seed{seed}-{size}.txt"
 
 
-def write_corpus(path: str | os.PathLike, seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE) -> Path:
-    """Write :func:`generate`'s sentences to ``path``: one per line, tokens joined by one space (lab 05).
-
-    The bytes are the same on every OS (UTF-8, ``"\\n"`` line ends); for the
-    default seed and size their sha256 is :data:`CORPUS_SHA256`.
-    """
-    path = Path(path)
-    text = "".join(" ".join(tokens) + "\n" for tokens in generate(seed, size))
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    return path
-
-
-def read_corpus(path: str | os.PathLike) -> list:
-    """Read a corpus file written by :func:`write_corpus` back into lists of tokens (lab 05).
-
-    Raises:
-        ValueError: the file has an empty line (the writer never writes one).
-    """
-    sentences = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            tokens = line.split()
-            if not tokens:
-                raise ValueError(f"read_corpus: {path}:{number} is empty; expected one sentence per line")
-            sentences.append(tokens)
-    return sentences
-
-
-def load_corpus(*, folder: str | os.PathLike | None = None) -> list:
-    """The default corpus, written once to the cache and checked against :data:`CORPUS_SHA256` (lab 05).
-
-    The file (:func:`corpus_file_name`) is registered in :mod:`lablib.data`
-    and made by :func:`lablib.data.fetch` in :func:`lablib.data.cache_dir`
-    (or ``folder``): written to a temporary file, verified, then moved into
-    place, so two kernels on a cold cache do not race. Each call verifies its
-    sha256, so a changed generator or a corrupted file fails loudly instead
-    of silently changing what the lab measures.
-
-    Raises:
-        lablib.data.ChecksumError: the file's sha256 is not :data:`CORPUS_SHA256`.
-    """
-    from . import data
-
-    return read_corpus(data.fetch(corpus_file_name(), folder=folder))
-
-
-def split_corpus(sentences: Sequence, validation: int = VALIDATION_SIZE) -> tuple:
+def split_corpus(sentences: Sequence, validation: int = _VALIDATION_SIZE) -> tuple:
     """``(train, validation)``: the last ``validation`` sentences are held out (labs 05 and 07).
 
     Raises:

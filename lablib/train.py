@@ -1,15 +1,6 @@
-"""The course's one training loop, its batches and its batched inference (lab 03, "The training loop").
-
-Explained in ``labs/03_ner_finetuning.ipynb`` and reused by labs 04-07:
-dynamic padding and length-grouped batches (:func:`make_loader`), the loop
-(:func:`train`: epochs or steps, evaluation every k steps, any loss, AMP on a
-GPU), its :class:`History` and inference without gradients (:func:`predict`).
-"""
+"""The course's one training loop and its inference (lab 03, "The training loop"; labs 04-07); batches: lablib.batches."""
 from __future__ import annotations
 
-import math
-import operator
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -17,106 +8,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 
 from . import checks as C
-
-#: Keys any collator of this course can pad; others (e.g. ``word_ids``) are dropped.
-PADDABLE_KEYS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask", "labels", "label")
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
-SCHEDULES = ("linear", "constant")
-
+from . import env, plot
+from .batches import make_loader  # noqa: F401  (train.make_loader, as the labs call it)
 
 def _device(device) -> torch.device:
-    from .env import device as default_device
-
-    return torch.device(device) if device is not None else default_device()
+    return torch.device(device) if device is not None else env.device()
 
 
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int = 0,
-                           mega_batch_factor: int = 50) -> list:
-    """Batches of indices of similar length, in random order, the longest first (lab 03)."""
-    where = "length_grouped_batches"
-    C.integer(batch_size, "batch_size", where)
-    C.integer(mega_batch_factor, "mega_batch_factor", where)
-    C.integer(seed, "seed", where, low=None)
-    try:
-        lengths = [operator.index(n) for n in lengths]
-    except TypeError:
-        raise ValueError(f"{where}: lengths must be a sequence of ints (tokens per example), got {lengths!r:.80}") from None
-    if not lengths:
-        raise ValueError(f"{where}: lengths is empty; need the length of at least one example")
-    if min(lengths) < 0:
-        raise ValueError(f"{where}: lengths must be >= 0, got {min(lengths)}")
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    mega = batch_size * mega_batch_factor
-    batches = []
-    for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: lengths[i], reverse=True)
-        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    longest = max(range(len(batches)), key=lambda b: lengths[batches[b][0]])
-    batches[0], batches[longest] = batches[longest], batches[0]
-    return batches
-
-
-class BatchOrder:
-    """The batch sampler of :func:`make_loader`; pass ``epoch`` draws its order from ``seed + epoch``."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool, group_by_length: bool, seed: int):
-        self.lengths, self.batch_size, self.shuffle = list(lengths), batch_size, shuffle
-        self.group_by_length, self.seed, self.epoch = group_by_length, seed, 0
-
-    def batches(self, epoch: int) -> list:
-        """The batches of pass number ``epoch`` (0-based)."""
-        n, size = len(self.lengths), self.batch_size
-        if not self.shuffle:
-            return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
-        if self.group_by_length:
-            return length_grouped_batches(self.lengths, size, seed=self.seed + epoch)
-        order = list(range(n))
-        random.Random(self.seed + epoch).shuffle(order)
-        return [order[i:i + size] for i in range(0, n, size)]
-
-    def __iter__(self):
-        self.epoch += 1
-        return iter(self.batches(self.epoch - 1))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-
-class PaddableOnly:
-    """Wrap a collator so that it only sees the keys it can pad (drops e.g. ``word_ids``)."""
-
-    def __init__(self, collator: Callable, keep: Sequence[str]):
-        self.collator, self.keep = collator, frozenset(keep)
-
-    def __call__(self, features: list):
-        return self.collator([{k: v for k, v in f.items() if k in self.keep} for f in features])
-
-
-def make_loader(features: Sequence[Mapping], collator: Callable, batch_size: int, *, shuffle: bool = True,
-                group_by_length: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
-    """A ``DataLoader`` of batches padded by ``collator`` to their own longest example (lab 03)."""
-    where = "make_loader"
-    C.integer(batch_size, "batch_size", where)
-    if not callable(collator):
-        raise ValueError(f"{where}: collator must be callable (e.g. DataCollatorForTokenClassification(tokenizer)), got {collator!r}")
-    if len(features) == 0:
-        raise ValueError(f"{where}: features is empty; need at least one tokenized example")
-    lengths = []
-    for index in range(len(features)):
-        feature = features[index]
-        if not isinstance(feature, Mapping) or "input_ids" not in feature:
-            raise ValueError(f"{where}: features[{index}] must be a mapping with 'input_ids', got {feature!r:.80}")
-        lengths.append(len(feature["input_ids"]))
-    keep = set(PADDABLE_KEYS) | set(getattr(getattr(collator, "tokenizer", None), "model_input_names", ()))
-    order = BatchOrder(lengths, batch_size, shuffle=shuffle, group_by_length=group_by_length, seed=seed)
-    return torch.utils.data.DataLoader(features, batch_sampler=order, collate_fn=PaddableOnly(collator, keep))
-
-
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list:
-    """AdamW groups: weight decay on matrices, none on biases and LayerNorm gains, as BERT did (lab 03)."""
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list:
+    """AdamW groups: weight decay on matrices, none on biases and LayerNorm gains, as BERT did."""
     decay, no_decay = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
@@ -126,8 +26,8 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str = "linear") -> float:
-    """The multiplier of the peak learning rate at ``step`` (lab 03)."""
+def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str = "linear") -> float:
+    """The multiplier of the peak learning rate at ``step``: linear warm-up, then linear decay or constant."""
     if step < warmup_steps:
         return step / max(1, warmup_steps)
     if schedule == "constant":
@@ -136,7 +36,7 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str =
 
 
 @dataclass
-class Evaluation:
+class _Evaluation:
     """One call of the ``evaluate`` callback: after which step, how long it took, what it returned."""
 
     step: int
@@ -147,13 +47,13 @@ class Evaluation:
 
 @dataclass
 class History:
-    """What :func:`train` records (lab 03): per optimizer step ``step``, ``epoch``, ``loss``, ``lr``; the evaluations."""
+    """What :func:`train` records (lab 03): ``step``, ``epoch``, ``loss``, ``lr`` per step; the evaluations."""
 
     step: list = field(default_factory=list)
     epoch: list = field(default_factory=list)
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
-    evaluations: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)  # (step, epoch, seconds, metrics) per call of evaluate
     sentences: int = 0  # training examples seen
     tokens: int = 0  # real (non-padding) tokens seen
     positions: int = 0  # positions computed, padding included
@@ -183,28 +83,26 @@ class History:
         return text + (" (stopped early)" if self.stopped_early else "")
 
 
-def fast_half_dtype(device: torch.device) -> torch.dtype:
+def _fast_half_dtype(device: torch.device) -> torch.dtype:
     """bfloat16 on compute capability 8.0+ (Ampere and newer), else float16 (lab 03, "Mixed precision")."""
     major, _ = torch.cuda.get_device_capability(device)
     return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 
 
-def amp_dtype(amp: Any, device) -> torch.dtype | None:
+def _amp_dtype(amp: Any, device) -> torch.dtype | None:
     """The autocast dtype for ``amp`` on ``device``, None for float32 (lab 03, "Mixed precision")."""
     device = torch.device(device)
-    if amp is True:
-        amp = "auto"
-    if amp is False or amp is None:
-        amp = "off"
-    if amp not in AMP_CHOICES:
-        raise ValueError(f"amp must be one of {AMP_CHOICES} (or True/False), got {amp!r}")
+    amp = "auto" if amp is True else "off" if amp is False or amp is None else amp
+    if amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"amp must be one of ('auto', 'bf16', 'fp16', 'off') (or True/False), got {amp!r}")
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
+    if device.type == "cpu" and amp == "bf16":
+        return torch.bfloat16  # only when asked: fast on CPUs with bfloat16 instructions (lab 03's recipe)
     if device.type != "cuda":
-        raise ValueError(f"amp={amp!r} needs a CUDA device; this course trains in float32 on CPU (use amp='auto' or 'off')")
-    if amp == "auto":
-        return fast_half_dtype(device)
-    return torch.bfloat16 if amp == "bf16" else torch.float16
+        raise ValueError(f"amp={amp!r} needs a CUDA device (on CPU only 'bf16' is allowed); 'auto' trains "
+                         "in float32 on CPU")
+    return _fast_half_dtype(device) if amp == "auto" else torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def predict(model: torch.nn.Module, batches, *, device=None, amp: str | bool = "auto", progress: bool = True,
@@ -213,7 +111,7 @@ def predict(model: torch.nn.Module, batches, *, device=None, amp: str | bool = "
     from tqdm.auto import tqdm
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    dtype = amp_dtype(amp, device)
+    dtype = _amp_dtype(amp, device)
     if total is None and hasattr(batches, "__len__"):
         total = len(batches)
     was_training = model.training
@@ -224,7 +122,8 @@ def predict(model: torch.nn.Module, batches, *, device=None, amp: str | bool = "
             for index, batch in enumerate(tqdm(batches, desc=desc, unit="batch", total=total, disable=not progress)):
                 if not isinstance(batch, Mapping):
                     raise TypeError(f"predict: batch {index} must be a mapping of tensors, got {type(batch).__name__}")
-                batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                         for k, v in batch.items()}
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     result = output(model, batch) if output is not None else model(**batch)
                 if not isinstance(result, torch.Tensor):
@@ -243,61 +142,89 @@ def _default_loss(model, batch):
 
 
 def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, steps: int | None = None,
-          lr: float | None = None, weight_decay: float = 0.01, betas: tuple = (0.9, 0.999),
+          seconds: float | None = None, lr: float | None = None, weight_decay: float = 0.01, betas: tuple = (0.9, 0.999),
           optimizer: torch.optim.Optimizer | None = None, schedule: str = "linear", warmup_ratio: float = 0.1,
           warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None,
           amp: str | bool = "auto", loss_fn: Callable | None = None,
           evaluate: Callable[[torch.nn.Module], Mapping] | None = None, eval_every: int | Iterable[int] | None = None,
           stop_when: Callable[["History"], bool] | None = None, log_every: int = 10, progress: bool = True,
           desc: str = "training", leave: bool = True, max_seconds: float | None = None) -> History:
-    """Train ``model`` on ``train_loader`` for ``epochs`` passes or exactly ``steps`` steps; return a :class:`History` (lab 03)."""
+    """Train ``model`` for ``epochs`` passes over ``train_loader``, ``steps`` steps or ``seconds``; a History (lab 03).
+
+    With ``seconds`` the loader is passed over again and again until that much training time (evaluation
+    excluded) is spent, and the schedule runs on time: ``warmup_steps`` of warm-up, then a linear decay
+    with the time left, which reaches zero when the budget ends.
+    """
     from tqdm.auto import tqdm
 
     where = "train"
-    if (epochs is None) == (steps is None):
-        raise ValueError(f"{where}: give exactly one of epochs= and steps=, got epochs={epochs!r}, steps={steps!r}")
+    if sum(x is not None for x in (epochs, steps, seconds)) != 1:
+        raise ValueError(f"{where}: give exactly one of epochs=, steps= and seconds=, "
+                         f"got epochs={epochs!r}, steps={steps!r}, seconds={seconds!r}")
     C.integer(log_every, "log_every", where)
     if not isinstance(progress, bool) or not isinstance(leave, bool):
         raise ValueError(f"{where}: progress must be True or False, got {progress!r}" if not isinstance(progress, bool)
                          else f"{where}: leave must be True or False, got {leave!r}")
     if not isinstance(desc, str) or not desc:
         raise ValueError(f"{where}: desc must be a non-empty string, got {desc!r}")
-    C.one_of(schedule, SCHEDULES, "schedule", where)
+    C.one_of(schedule, ("linear", "constant"), "schedule", where)
     if optimizer is None:
         C.number(lr, "lr", where, low=0, low_open=True)
     C.number(weight_decay, "weight_decay", where, low=0)
     C.number(warmup_ratio, "warmup_ratio", where, low=0, high=1)
     if max_seconds is not None:
         C.number(max_seconds, "max_seconds", where, low=0)
+    if seconds is not None:
+        max_seconds = C.number(seconds, "seconds", where, low=0, low_open=True)
     try:
         per_epoch = len(train_loader)
     except TypeError:
         per_epoch = None
         if epochs is not None:
-            raise ValueError(f"{where}: train_loader must have a length for epochs= (a DataLoader, or a list of batches)") from None
+            raise ValueError(f"{where}: train_loader must have a length for epochs= "
+                             "(a DataLoader, or a list of batches)") from None
     if per_epoch == 0:
         raise ValueError(f"{where}: train_loader is empty; nothing to train on")
-    total = C.integer(epochs, "epochs", where) * per_epoch if steps is None else C.integer(steps, "steps", where)
+    total = (C.integer(epochs, "epochs", where) * per_epoch if epochs is not None
+             else C.integer(steps, "steps", where) if steps is not None else None)  # None: until time runs out
     if eval_every is None:
-        eval_steps = set(range(per_epoch, total + 1, per_epoch)) if steps is None else {total}
+        eval_steps = set(range(per_epoch, total + 1, per_epoch)) if epochs is not None else {total}
     elif isinstance(eval_every, int):
-        eval_steps = {*range(C.integer(eval_every, "eval_every", where), total + 1, eval_every), total}
+        C.integer(eval_every, "eval_every", where)
+        eval_steps = {*range(eval_every, total + 1, eval_every), total} if total is not None else None
     else:
         eval_steps = {C.integer(s, "eval_every step", where, low=0, high=total) for s in eval_every}
-    warmup = round(warmup_ratio * total) if warmup_steps is None else C.integer(warmup_steps, "warmup_steps", where, low=0)
+    if warmup_steps is None and total is None:
+        raise ValueError(f"{where}: with seconds= give warmup_steps= (warmup_ratio needs a known number of steps)")
+    warmup = (round(warmup_ratio * total) if warmup_steps is None
+              else C.integer(warmup_steps, "warmup_steps", where, low=0))
 
     device = _device(device)
-    autocast_dtype = amp_dtype(amp, device)
+    autocast_dtype = _amp_dtype(amp, device)
     model.to(device)
     if optimizer is None:  # fused: one kernel for the whole update, about 5x faster than the loop on CPU
         fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in model.parameters())
-        optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, fused=fused)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, warmup_steps=warmup, total_steps=total, schedule=schedule))
+        optimizer = torch.optim.AdamW(_parameter_groups(model, weight_decay), lr=lr, betas=betas, fused=fused)
+    amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype]
+    history = History(device=str(device), amp=amp_name)
+    clock = {"start": time.perf_counter(), "warm": 0.0}  # start of the running stretch of training; end of warm-up
+
+    def trained() -> float:  # training seconds so far
+        return history.train_seconds + time.perf_counter() - clock["start"]
+
+    def time_factor(step: int) -> float:  # the schedule on time, for seconds=
+        if step < warmup or schedule == "constant":
+            return step / max(1, warmup) if step < warmup else 1.0
+        if step == warmup:
+            clock["warm"] = trained()
+        return max(0.0, (max_seconds - trained()) / max(1e-9, max_seconds - clock["warm"]))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, time_factor if total is None else (
+        lambda s: _lr_factor(s, warmup_steps=warmup, total_steps=total, schedule=schedule)))
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
     loss_fn = loss_fn or _default_loss
-    history = History(device=str(device), amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype])
-    bar = tqdm(total=total, desc=desc, unit="step", leave=leave, disable=not progress)
+    bar = tqdm(total=total if total is not None else round(max_seconds), desc=desc, leave=leave,
+               unit="step" if total is not None else "s", disable=not progress)
     pending = []  # (step, epoch, loss tensor, lr) not yet copied from the device: one copy per log_every steps
     step, epoch, began = 0, 0, time.perf_counter()
 
@@ -325,18 +252,22 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
         seconds = time.perf_counter() - start
         if not isinstance(metrics, Mapping):
             raise ValueError(f"{where}: evaluate(model) must return a dict of metrics, got {metrics!r:.80}")
-        history.evaluations.append(Evaluation(step, step / per_epoch if per_epoch else epoch, seconds, dict(metrics)))
+        history.evaluations.append(_Evaluation(step, step / per_epoch if per_epoch else epoch, seconds, dict(metrics)))
         history.eval_seconds += seconds
         bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))}, refresh=False)
         model.train()
         return stop_when is not None and bool(stop_when(history))
 
+    def due(step: int) -> bool:  # evaluate after this step?
+        return step % eval_every == 0 if eval_steps is None else step in eval_steps
+
     try:
-        stop = 0 in eval_steps and run_evaluation()
-        while step < total and not stop:
+        stop = eval_steps is not None and 0 in eval_steps and run_evaluation()
+        stopped = stop
+        while (total is None or step < total) and not stop:
             model.train()
             sync()
-            start, seen = time.perf_counter(), 0
+            clock["start"], seen = time.perf_counter(), 0
             for batch in train_loader:
                 seen += 1
                 ids = batch.get("input_ids", next(iter(batch.values())))
@@ -358,27 +289,29 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
                 pending.append((step, step / per_epoch if per_epoch else epoch + 1, loss.detach(),
                                 scheduler.get_last_lr()[0]))
                 scheduler.step()
-                bar.update(1)
+                elapsed = trained()
+                bar.update(1 if total is not None else min(bar.total, int(elapsed)) - bar.n)
                 if step % log_every == 0:
                     flush()
                     bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
-                out_of_time = max_seconds is not None and history.train_seconds + time.perf_counter() - start >= max_seconds
-                if step in eval_steps or out_of_time:
+                out_of_time = max_seconds is not None and elapsed >= max_seconds
+                if due(step) or out_of_time:
                     flush()
                     sync()
-                    history.train_seconds += time.perf_counter() - start
-                    stop = run_evaluation() or out_of_time
-                    start = time.perf_counter()
+                    history.train_seconds += time.perf_counter() - clock["start"]
+                    stopped = run_evaluation()
+                    stop = stopped or out_of_time
+                    clock["start"] = time.perf_counter()
                 if stop or step == total:
                     break
             epoch += 1
             flush()
             sync()
-            history.train_seconds += time.perf_counter() - start
+            history.train_seconds += time.perf_counter() - clock["start"]
             if seen == 0:
-                raise ValueError(f"{where}: train_loader gave no batch in pass {epoch} after {step} of {total} steps "
+                raise ValueError(f"{where}: train_loader gave no batch in pass {epoch} after {step} steps "
                                  "(a one-shot iterator? pass a list or a DataLoader)")
-        history.stopped_early = step < total
+        history.stopped_early = step < total if total is not None else stopped
         if history.stopped_early:
             bar.total = bar.n  # a planned stop, not an interruption (a notebook bar would turn red)
             bar.refresh()
@@ -390,7 +323,7 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
 
 
 def smooth(values: Sequence[float], window: int) -> list:
-    """Trailing moving average over ``window`` values (shorter at the start)."""
+    """Trailing moving average over ``window`` values, shorter at the start: a noisy loss curve (labs 03 and 05)."""
     C.integer(window, "window", "smooth")
     out, total = [], 0.0
     for i, value in enumerate(values):
@@ -403,21 +336,16 @@ def smooth(values: Sequence[float], window: int) -> list:
 
 def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = None, window: int | None = None):
     """The training loss per step (raw and smoothed) and the evaluations on a second axis (lab 03)."""
-    from . import plot
-
     if not isinstance(history, History):
         raise ValueError(f"plot_history: expected a lablib.train.History, got {type(history).__name__}")
     if ax is None:
         _fig, ax = plot.figure()
-    else:
-        plot.use_style()
     if history.loss:
         window = window or max(1, len(history.loss) // 20)
         ax.plot(history.step, history.loss, color=plot.PALETTE[0], alpha=0.25, linewidth=1)
         ax.plot(history.step, smooth(history.loss, window), color=plot.PALETTE[0],
                 label=f"training loss (mean of {window})" if window > 1 else "training loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set(xlabel="step", ylabel="loss")
     handles, labels = ax.get_legend_handles_labels()
 
     names = list(metrics) if metrics is not None else [
@@ -440,18 +368,8 @@ def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = N
     return ax
 
 
-def trainer_arguments(
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    warmup_steps: int = 0,
-    device=None,
-    group_by_length: bool = True,
-    seed: int = 0,
-    output_dir: str | None = None,
-    **extra: Any,
-):
+def trainer_arguments(*, epochs: int, batch_size: int, lr: float, warmup_steps: int = 0, device=None,
+                      group_by_length: bool = True, seed: int = 0, output_dir: str | None = None, **extra: Any):
     """``TrainingArguments`` for the ``Trainer`` path of labs 03 and 04, the recipe of :func:`train`."""
     import dataclasses
     import tempfile
@@ -462,30 +380,17 @@ def trainer_arguments(
     C.integer(batch_size, "batch_size", "trainer_arguments")
     device = _device(device)
     on_gpu = device.type == "cuda"
-    bf16 = on_gpu and fast_half_dtype(device) == torch.bfloat16
+    bf16 = on_gpu and _fast_half_dtype(device) == torch.bfloat16
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
     grouping = {}
     if group_by_length:
         grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in known
                     else {"group_by_length": True})
-    settings = dict(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="lablib-trainer-"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=lr,
-        weight_decay=0.01,
-        lr_scheduler_type="linear",
-        warmup_steps=warmup_steps,
-        save_strategy="no",
-        bf16=bf16,
-        fp16=on_gpu and not bf16,
-        use_cpu=not on_gpu,
-        report_to="none",
-        seed=seed,
-        **grouping,
-    )
-    settings.update(extra)
+    settings = dict(output_dir=output_dir or tempfile.mkdtemp(prefix="lablib-trainer-"), num_train_epochs=epochs,
+                    per_device_train_batch_size=batch_size, per_device_eval_batch_size=64, learning_rate=lr,
+                    weight_decay=0.01, lr_scheduler_type="linear", warmup_steps=warmup_steps, save_strategy="no",
+                    bf16=bf16, fp16=on_gpu and not bf16, use_cpu=not on_gpu, report_to="none", seed=seed)
+    settings.update(grouping, **extra)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"trainer_arguments: this transformers version has no TrainingArguments field(s) {unknown}")

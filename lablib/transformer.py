@@ -1,9 +1,7 @@
-"""A BERT-style encoder written plainly, and a loader for real BERT weights (chapter "The Transformer from scratch", lab 02).
+"""A plain BERT-style encoder and a loader for real BERT weights (chapter "The Transformer from scratch", lab 02).
 
-Top to bottom as the chapter: attention, multi-head attention, feed-forward,
-encoder layer, embeddings, encoder. Loaded with :func:`load_hf_bert`, it
-matches ``transformers.BertModel`` to about 1e-5, layer by layer (tests).
-Shapes: B batch, T length, d hidden size, h heads, d_k = d / h.
+In the chapter's order; with :func:`load_hf_bert`'s weights it matches ``transformers.BertModel`` to about 1e-5
+(tests). Shapes: B batch, T length, d hidden size, h heads, d_k = d / h.
 """
 from __future__ import annotations
 
@@ -16,13 +14,8 @@ import torch
 from torch import nn
 
 
-# ------------------------------------------------------------------ attention
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
-    """softmax(q k^T / sqrt(d_k)) v; returns the output (..., T, d_k) and the weights (..., T, S) (lab 02).
-
-    ``k``, ``v`` may have their own length S; ``mask`` is boolean,
-    broadcastable to (..., T, S), True where a query may attend to a key.
-    """
+    """softmax(q k^T / sqrt(d_k)) v and the weights (..., T, S); ``mask``: True where a query may attend (lab 02)."""
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"attention: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit "
                          "(q and k need the same last dimension, k and v the same length)")
@@ -38,7 +31,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
 
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B, S) with 1 for real tokens, 0 for padding -> boolean (B, 1, 1, S) for :func:`attention` (chapter transformer)."""
+    """(B, S), 1 for real tokens and 0 for padding -> boolean (B, 1, 1, S) for :func:`attention` (lab 02)."""
     if attention_mask.dim() != 2:
         raise ValueError(f"padding_mask expects (batch, length), got shape {tuple(attention_mask.shape)}")
     return attention_mask.bool()[:, None, None, :]
@@ -50,7 +43,7 @@ def causal_mask(length: int, device=None) -> torch.Tensor:
 
 
 class MultiHeadAttention(nn.Module):
-    """h heads in parallel: Concat(head_1..head_h) W_O, head_i = attention(x W_Q^i, x W_K^i, x W_V^i) (chapter transformer)."""
+    """h heads in parallel: Concat(head_1..head_h) W_O, head_i = attention(x W_Q^i, x W_K^i, x W_V^i) (lab 02)."""
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0):
         super().__init__()
@@ -147,11 +140,11 @@ class Embeddings(nn.Module):
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         length = input_ids.shape[1]
         if length > self.position.num_embeddings:
-            raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.position.num_embeddings}")
+            raise ValueError(f"sequence length {length} exceeds max_position_embeddings "
+                             f"{self.position.num_embeddings}")
         positions = torch.arange(length, device=input_ids.device)[None, :]
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        x = self.token(input_ids) + self.position(positions) + self.segment(token_type_ids)
+        segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        x = self.token(input_ids) + self.position(positions) + self.segment(segments)
         return self.dropout(self.norm(x))
 
 
@@ -190,7 +183,6 @@ class Encoder(nn.Module):
         return _EncoderOutput(x, tuple(hidden_states), tuple(attentions))
 
 
-# --------------------------------------------------------------------- loader
 def _hf_names(num_layers: int) -> dict:
     """Map our parameter names to the names in a Hugging Face ``BertModel`` state dict."""
     names = {f"embeddings.{ours}": f"embeddings.{theirs}" for ours, theirs in (
@@ -221,12 +213,9 @@ def _read_checkpoint(folder: Path) -> dict:
 
 
 def load_hf_bert(source) -> Encoder:
-    """An :class:`Encoder` with a Hugging Face BERT checkpoint's weights, in eval mode (lab 02).
+    """An :class:`Encoder` with the weights of a BERT checkpoint folder, hub name or ``BertModel``, eval mode (lab 02).
 
-    ``source``: a checkpoint folder (read directly, so a missing tensor is
-    reported, not initialised at random as ``from_pretrained`` would); a hub
-    name (at the commit :func:`lablib.models.pinned` gives); or a ``BertModel``
-    (or a model with a ``.bert``). A missing or misshapen tensor is named.
+    A folder is read directly, so a missing tensor is named, not initialised at random; a hub name is pinned.
     """
     from transformers import BertConfig, BertModel
 
@@ -255,10 +244,8 @@ def load_hf_bert(source) -> Encoder:
             raise KeyError(f"checkpoint has no tensor {hf_name!r} (needed for {our_name!r})")
         tensor = state[hf_name]
         if tuple(tensor.shape) != tuple(ours[our_name].shape):
-            raise ValueError(
-                f"checkpoint tensor {hf_name!r} has shape {tuple(tensor.shape)}, "
-                f"expected {tuple(ours[our_name].shape)} for {our_name!r}"
-            )
+            raise ValueError(f"checkpoint tensor {hf_name!r} has shape {tuple(tensor.shape)}, "
+                             f"expected {tuple(ours[our_name].shape)} for {our_name!r}")
         copied[our_name] = tensor.detach().clone().to(ours[our_name].dtype)
     encoder.load_state_dict(copied, strict=True)
     return encoder.eval()
@@ -270,9 +257,6 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def encoder_layer_parameters(hidden_size: int, intermediate_size: int) -> int:
-    """Parameters of one encoder layer by formula; 12 d^2 + 13 d when d_ff = 4d (lab 02).
-
-    Q, K, V, O: 4(d^2 + d); feed-forward: d d_ff + d_ff + d_ff d + d; two LayerNorms: 2 * 2d.
-    """
+    """Parameters of one encoder layer by formula; 12 d^2 + 13 d when d_ff = 4d (lab 02)."""
     d, f = hidden_size, intermediate_size
-    return 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d
+    return 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d  # Q, K, V, O; feed-forward; two LayerNorms

@@ -104,7 +104,7 @@ class Paths:
         ner.predict_tags(model, self.tokenizer, self.ner_validation, batch_size=64, device=self.device, progress=False)
         _sync(self.device)
         batches = -(-len(self.ner_validation) // 64)
-        return _dtype_name(train.amp_dtype("auto", self.device)), batches / (time.perf_counter() - start), "batches/s"
+        return _dtype_name(train._amp_dtype("auto", self.device)), batches / (time.perf_counter() - start), "batches/s"
 
     def predict_proba(self):
         """lablib.classify.predict_proba over generated reviews (lab 04)."""
@@ -120,7 +120,7 @@ class Paths:
                                progress=False)
         _sync(self.device)
         batches = -(-len(reviews) // 64)
-        return _dtype_name(train.amp_dtype("auto", self.device)), batches / (time.perf_counter() - start), "batches/s"
+        return _dtype_name(train._amp_dtype("auto", self.device)), batches / (time.perf_counter() - start), "batches/s"
 
     def mlm_pretraining(self):
         """lablib.pretraining.pretrain, masked-LM from scratch (labs 05 and 07)."""
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
         name = torch.cuda.get_device_name(device)
         major, minor = torch.cuda.get_device_capability(device)
         print(f"device: {name}, compute capability {major}.{minor}; autocast 'auto' picks "
-              f"{_dtype_name(train.amp_dtype('auto', device))}")
+              f"{_dtype_name(train._amp_dtype('auto', device))}")
     else:
         torch.set_num_threads(min(2, torch.get_num_threads()))
         print("device: CPU (no autocast: float32)")

@@ -45,3 +45,17 @@ def test_one_of_and_same_length():
     assert checks.same_length("f") == 0
     with pytest.raises(ValueError, match=r"^f: lengths differ: tokens has 2, tags has 1$"):
         checks.same_length("f", tokens=[1, 2], tags=[1])
+
+
+def test_seed_and_split_sizes_name_the_bad_value():
+    """The checks of the generated data sets' seeds and split sizes (labs 03-05)."""
+    assert checks.seed(3, "f") == 3
+    for bad in ("3", True, 2.0):
+        with pytest.raises(ValueError, match=r"f: seed must be an int, got"):
+            checks.seed(bad, "f")
+    assert checks.split_sizes({"b": 0}, {"a": 1, "b": 2}, "f") == {"a": 1, "b": 0}
+    assert checks.split_sizes(None, {"a": 1}, "f") == {"a": 1}
+    with pytest.raises(ValueError, match=r"unknown split 'c'; allowed: a, b"):
+        checks.split_sizes({"c": 1}, {"a": 1, "b": 2}, "f")
+    with pytest.raises(ValueError, match=r"sizes\['a'\] must be an int >= 0, got True"):
+        checks.split_sizes({"a": True}, {"a": 1}, "f")

@@ -42,6 +42,18 @@ def test_reliability_rejects_bad_input():
         classify.reliability([0.1], [0], n_bins=0)
 
 
+def test_plot_reliability_draws_the_diagonal_and_one_point_per_bin():
+    import matplotlib.pyplot as plt
+
+    result = classify.reliability([0.1, 0.15, 0.85, 0.9], [0, 0, 1, 0], n_bins=5)
+    assert isinstance(result, classify.Reliability) and result.counts.tolist() == [2, 2]
+    ax = classify.plot_reliability(result, label="model")
+    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert labels == {"perfect calibration", f"model: ECE {result.ece:.3f}"}
+    assert len(ax.collections[0].get_offsets()) == len(result.counts)
+    plt.close("all")
+
+
 def test_accuracy_by_group_keeps_first_appearance_order():
     result = classify.accuracy_by_group(["b", "a", "b", "a", "b"], [1, 0, 1, 1, 0], [1, 0, 0, 0, 0])
     assert list(result) == ["b", "a"]
@@ -134,11 +146,11 @@ def test_predict_proba_autocast_follows_train_amp_dtype(monkeypatch):
 
     asked = []
 
-    def fake_amp_dtype(amp, device):  # what lablib.train.amp_dtype picks on a GPU, simulated on the CPU
+    def fake_amp_dtype(amp, device):  # what lablib.train._amp_dtype picks on a GPU, simulated on the CPU
         asked.append((amp, torch.device(device).type))
         return torch.bfloat16
 
-    monkeypatch.setattr(train, "amp_dtype", fake_amp_dtype)
+    monkeypatch.setattr(train, "_amp_dtype", fake_amp_dtype)
     model = RecordingClassifier()
     probs = classify.predict_proba(model, WordTokenizer(), texts, progress=False, device="cpu")
     assert asked == [("auto", "cpu")]
@@ -150,8 +162,8 @@ def test_predict_proba_autocast_follows_train_amp_dtype(monkeypatch):
 def test_predict_proba_rejects_bad_arguments():
     with pytest.raises(ValueError, match="predict_proba: amp must be one of"):
         classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="fp8")
-    with pytest.raises(ValueError, match="predict_proba: amp='bf16' needs a CUDA device"):
-        classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="bf16", device="cpu")
+    with pytest.raises(ValueError, match="predict_proba: amp='fp16' needs a CUDA device"):
+        classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], amp="fp16", device="cpu")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         classify.predict_proba(TinyClassifier(), WordTokenizer(), ["a"], batch_size=0)
     with pytest.raises(ValueError, match="non-empty list of strings"):

@@ -16,8 +16,8 @@ CONTENT = b"EU B-ORG\nrejects O\nGerman B-MISC\n"
 @pytest.fixture
 def registry(monkeypatch):
     """An empty registry for each test, so tests do not see each other's entries."""
-    monkeypatch.setattr(data, "REGISTRY", {})
-    return data.REGISTRY
+    monkeypatch.setattr(data, "_REGISTRY", {})
+    return data._REGISTRY
 
 
 def real_sha(tmp_path: Path, content: bytes = CONTENT) -> str:
@@ -39,20 +39,20 @@ def test_generated_file_is_verified_and_cached(registry, tmp_path):
         calls.append(path)
         path.write_bytes(CONTENT)
 
-    entry = data.register("toy.txt", real_sha(tmp_path), generate=generate, description="a toy")
-    assert isinstance(entry, data.DataFile) and data.REGISTRY["toy.txt"] == entry and entry.description == "a toy"
+    entry = data._register("toy.txt", real_sha(tmp_path), generate=generate, description="a toy")
+    assert isinstance(entry, data._DataFile) and data._REGISTRY["toy.txt"] == entry and entry.description == "a toy"
     folder = tmp_path / "cache"
-    path = data.fetch("toy.txt", folder=folder)
+    path = data._fetch("toy.txt", folder=folder)
     assert path == folder / "toy.txt" and path.read_bytes() == CONTENT
-    assert data.fetch("toy.txt", folder=folder) == path
+    assert data._fetch("toy.txt", folder=folder) == path
     assert len(calls) == 1, "a verified cached file must not be generated again"
     assert sorted(p.name for p in folder.iterdir()) == ["toy.txt"], "no temporary files left behind"
 
 
 def test_fetched_files_are_readable_by_everyone(registry, tmp_path):
     """A shared cache (JupyterHub) needs 0644, not the 0600 of a temporary file."""
-    data.register("toy.txt", real_sha(tmp_path), generate=lambda path: path.write_bytes(CONTENT))
-    path = data.fetch("toy.txt", folder=tmp_path / "cache")
+    data._register("toy.txt", real_sha(tmp_path), generate=lambda path: path.write_bytes(CONTENT))
+    path = data._fetch("toy.txt", folder=tmp_path / "cache")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
@@ -68,13 +68,13 @@ def test_kernels_fetching_one_file_at_once_do_not_race(registry, tmp_path):
             time.sleep(0.2)
             handle.write(CONTENT[10:])
 
-    data.register("toy.txt", real_sha(tmp_path), generate=slow_generate)
+    data._register("toy.txt", real_sha(tmp_path), generate=slow_generate)
     folder = tmp_path / "cache"
     results, errors = [], []
 
     def fetch():
         try:
-            results.append(data.fetch("toy.txt", folder=folder))
+            results.append(data._fetch("toy.txt", folder=folder))
         except Exception as error:  # noqa: BLE001 (reported below)
             errors.append(error)
 
@@ -91,18 +91,18 @@ def test_kernels_fetching_one_file_at_once_do_not_race(registry, tmp_path):
 def test_every_generated_data_set_is_registered_with_its_checksum():
     from lablib import pretraining_corpus
 
-    assert data.REGISTRY[pretraining_corpus.corpus_file_name()].sha256 == pretraining_corpus.CORPUS_SHA256
-    for prefix, checksums in (("embedded-ner", data.EMBEDDED_NER_SHA256), ("embedded-reviews", data.EMBEDDED_REVIEWS_SHA256)):
+    assert data._REGISTRY[pretraining_corpus.corpus_file_name()].sha256 == data._CORPUS_SHA256
+    for prefix, checksums in (("embedded-ner", data._NER_SHA256), ("embedded-reviews", data._REVIEWS_SHA256)):
         found = {name.rsplit("-", 1)[1].split(".")[0]: entry.sha256
-                 for name, entry in data.REGISTRY.items() if name.startswith(prefix + "-")}
+                 for name, entry in data._REGISTRY.items() if name.startswith(prefix + "-")}
         assert found == checksums
 
 
 def test_fresh_generation_with_wrong_checksum_is_rejected_and_kept(registry, tmp_path):
-    data.register("toy.txt", "0" * 64, generate=lambda path: path.write_bytes(CONTENT))
+    data._register("toy.txt", "0" * 64, generate=lambda path: path.write_bytes(CONTENT))
     folder = tmp_path / "cache"
     with pytest.raises(data.ChecksumError) as error:
-        data.fetch("toy.txt", folder=folder)
+        data._fetch("toy.txt", folder=folder)
     message = str(error.value)
     assert "0" * 64 in message and real_sha(tmp_path) in message and "toy.txt.rejected" in message
     assert not (folder / "toy.txt").exists(), "a file that failed its check must not sit under the final name"
@@ -110,19 +110,19 @@ def test_fresh_generation_with_wrong_checksum_is_rejected_and_kept(registry, tmp
 
 
 def test_tampered_cache_is_reported_and_left_untouched(registry, tmp_path):
-    data.register("toy.txt", real_sha(tmp_path), generate=lambda path: path.write_bytes(CONTENT))
+    data._register("toy.txt", real_sha(tmp_path), generate=lambda path: path.write_bytes(CONTENT))
     folder = tmp_path / "cache"
-    path = data.fetch("toy.txt", folder=folder)
+    path = data._fetch("toy.txt", folder=folder)
     path.write_bytes(CONTENT + b"extra line\n")
     with pytest.raises(data.ChecksumError, match="left untouched"):
-        data.fetch("toy.txt", folder=folder)
+        data._fetch("toy.txt", folder=folder)
     assert path.read_bytes() == CONTENT + b"extra line\n"
 
 
 def test_unknown_name_lists_known_ones(registry, tmp_path):
-    data.register("a.txt", "a" * 64, generate=print)
+    data._register("a.txt", "a" * 64, generate=print)
     with pytest.raises(KeyError, match=r"'b.txt'.*known: a.txt"):
-        data.fetch("b.txt", folder=tmp_path)
+        data._fetch("b.txt", folder=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -137,15 +137,15 @@ def test_unknown_name_lists_known_ones(registry, tmp_path):
 )
 def test_register_rejects_bad_entries(registry, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        data.register(**kwargs)
+        data._register(**kwargs)
 
 
 def test_register_refuses_silent_redefinition(registry):
-    data.register("x.txt", "a" * 64, generate=print)
-    data.register("x.txt", "a" * 64, generate=print)  # the same entry again is fine
+    data._register("x.txt", "a" * 64, generate=print)
+    data._register("x.txt", "a" * 64, generate=print)  # the same entry again is fine
     with pytest.raises(ValueError, match="already registered"):
-        data.register("x.txt", "b" * 64, generate=print)
-    assert data.register("x.txt", "b" * 64, generate=print, replace=True).sha256 == "b" * 64
+        data._register("x.txt", "b" * 64, generate=print)
+    assert data._register("x.txt", "b" * 64, generate=print, replace=True).sha256 == "b" * 64
 
 
 def test_verify_missing_file(tmp_path):
@@ -183,12 +183,15 @@ def test_fill_draws_slots_left_to_right_and_applies_modifiers():
         calls.append(slot)
         return {"adj": "awful", "title": "the ferry"}.get(slot, slot)
 
+    def render(frame, draw):  # the filled sentence
+        return "".join(value for _, value in templates.fill(frame, draw))
+
     pieces = templates.fill("{title|cap} is {adj|a} {noun}.", draw)
     assert calls == ["title", "adj", "noun"]
     assert pieces == [("title", "The ferry"), (None, " is "), ("adj", "an awful"), (None, " "), ("noun", "noun"), (None, ".")]
-    assert templates.render("{x}{y}", str.upper) == "XY" and templates.render("no slots", str.upper) == "no slots"
-    assert [templates.render("{w|a}", lambda slot: w) for w in ("dull", "awful", "Epic")] == ["a dull", "an awful", "an Epic"]
-    assert templates.render("{w|a|cap}!", lambda slot: "utterly") == "An utterly!"
+    assert render("{x}{y}", str.upper) == "XY" and render("no slots", str.upper) == "no slots"
+    assert [render("{w|a}", lambda slot: w) for w in ("dull", "awful", "Epic")] == ["a dull", "an awful", "an Epic"]
+    assert render("{w|a|cap}!", lambda slot: "utterly") == "An utterly!"
 
 
 def test_draw_uses_pools_ranges_and_templates_in_a_fixed_order():
@@ -205,20 +208,8 @@ def test_draw_uses_pools_ranges_and_templates_in_a_fixed_order():
 def test_generators_read_their_pools_and_frames_from_the_package_data():
     from lablib import ner_corpus, pretraining_corpus, reviews
 
-    assert templates.load("ner_corpus")["frames"] == ner_corpus.FRAMES
-    assert templates.load("reviews")["neutral"] == reviews.NEUTRAL
-    assert len(templates.load("pretraining_corpus")["countries"]) == len(pretraining_corpus.COUNTRIES)
+    assert templates.load("ner_corpus")["frames"] == ner_corpus._FRAMES
+    assert templates.load("reviews")["neutral"] == reviews._NEUTRAL
+    assert len(templates.load("pretraining_corpus")["countries"]) == len(pretraining_corpus._COUNTRIES)
     for name in ("ner_corpus", "reviews", "pretraining_corpus"):
         assert (Path(templates.__file__).parent / f"{name}.json").is_file()
-
-
-def test_seed_and_size_checks_name_the_bad_value():
-    assert templates.check_seed(3, "f") == 3
-    for bad in ("3", True, 2.0):
-        with pytest.raises(ValueError, match=r"f: seed must be an int, got"):
-            templates.check_seed(bad, "f")
-    assert templates.check_sizes({"b": 0}, {"a": 1, "b": 2}) == {"a": 1, "b": 0}
-    with pytest.raises(ValueError, match=r"unknown split 'c'; allowed: a, b"):
-        templates.check_sizes({"c": 1}, {"a": 1, "b": 2})
-    with pytest.raises(ValueError, match=r"sizes\['a'\] must be an int >= 0, got True"):
-        templates.check_sizes({"a": True}, {"a": 1})

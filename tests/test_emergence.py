@@ -11,7 +11,7 @@ from lablib.transformer import causal_mask
 # --------------------------------------------------------------------- tasks
 @pytest.mark.parametrize("p", [2, 7, 59])
 def test_table_holds_every_pair_once_with_its_sum(p):
-    x, y = E.modular_addition_table(p)
+    x, y = E._modular_addition_table(p)
     assert x.shape == (p * p, 2) and y.shape == (p * p,)
     assert len({tuple(row) for row in x.tolist()}) == p * p
     assert torch.equal(y, (x[:, 0] + x[:, 1]) % p)
@@ -22,6 +22,7 @@ def test_table_holds_every_pair_once_with_its_sum(p):
 @pytest.mark.parametrize("p,fraction", [(7, 0.5), (13, 0.3), (59, 0.5), (113, 0.3)])
 def test_split_has_no_overlap_and_covers_the_table_exactly(p, fraction):
     split = E.modular_addition_split(p, fraction, seed=3)
+    assert isinstance(split, E.ModularSplit) and (split.p, split.train_fraction, split.seed) == (p, fraction, 3)
     train = {tuple(r) for r in split.train_x.tolist()}
     test = {tuple(r) for r in split.test_x.tolist()}
     assert not train & test
@@ -59,32 +60,32 @@ def test_split_rejects_bad_inputs(kwargs, message):
 
 def test_digits_round_trip_and_reject_what_does_not_fit():
     numbers = torch.tensor([0, 7, 42, 9999])
-    digits = E.to_digits(numbers, 4)
+    digits = E._to_digits(numbers, 4)
     assert digits.tolist() == [[0, 0, 0, 0], [0, 0, 0, 7], [0, 0, 4, 2], [9, 9, 9, 9]]
     assert torch.equal(E.from_digits(digits), numbers)
     with pytest.raises(ValueError, match="must lie in"):
-        E.to_digits(torch.tensor([10000]), 4)
+        E._to_digits(torch.tensor([10000]), 4)
     with pytest.raises(ValueError, match="must lie in"):
-        E.to_digits(torch.tensor([-1]), 4)
+        E._to_digits(torch.tensor([-1]), 4)
     with pytest.raises(ValueError, match="integer"):
-        E.to_digits(torch.tensor([1.5]), 4)
+        E._to_digits(torch.tensor([1.5]), 4)
     with pytest.raises(ValueError, match="0..9"):
         E.from_digits(torch.tensor([[1, 10]]))
 
 
 def test_digit_addition_problems_are_right_and_deterministic():
-    inputs, answers = E.digit_addition_problems(4, 1000, seed=5)
+    inputs, answers = E._digit_addition_problems(4, 1000, seed=5)
     assert inputs.shape == (1000, 8) and answers.shape == (1000, 5)
     a, b = E.from_digits(inputs[:, :4]), E.from_digits(inputs[:, 4:])
     assert torch.equal(E.from_digits(answers), a + b)
     assert set(answers[:, 0].tolist()) == {0, 1}  # the carry out, both values occur
-    again, _ = E.digit_addition_problems(4, 1000, seed=5)
-    other, _ = E.digit_addition_problems(4, 1000, seed=6)
+    again, _ = E._digit_addition_problems(4, 1000, seed=5)
+    other, _ = E._digit_addition_problems(4, 1000, seed=6)
     assert torch.equal(inputs, again) and not torch.equal(inputs, other)
     for bad in (dict(n_digits=0, n_problems=5, seed=0), dict(n_digits=4, n_problems=0, seed=0),
                 dict(n_digits=4, n_problems=5, seed=1.5)):
         with pytest.raises((TypeError, ValueError)):
-            E.digit_addition_problems(**bad)
+            E._digit_addition_problems(**bad)
 
 
 def test_digit_addition_split_drops_test_problems_seen_in_training():
@@ -178,7 +179,7 @@ def test_fourier_share_of_a_two_frequency_embedding_is_one():
 def test_grokking_mlp_is_the_concatenation_mlp():
     torch.manual_seed(0)
     model = E.GrokkingMLP(11, embed_dim=8, hidden=16)
-    pairs, _ = E.modular_addition_table(11)
+    pairs, _ = E._modular_addition_table(11)
     concat = model.embed(pairs).flatten(1)
     naive = model.out(torch.relu(model.hidden(concat)))
     assert torch.allclose(model(pairs), naive, atol=1e-5)
@@ -202,11 +203,11 @@ def test_grokking_transformer_reads_both_numbers_at_the_equals_sign():
 
 
 def test_logged_steps_cover_start_end_and_multiples():
-    steps = E.logged_steps(1000, 100)
+    steps = E._logged_steps(1000, 100)
     assert steps[0] == 0 and steps[-1] == 1000 and steps == sorted(set(steps))
     assert {1, 2, 3, 10, 100, 500}.issubset(steps)
     with pytest.raises(ValueError):
-        E.logged_steps(0, 10)
+        E._logged_steps(0, 10)
 
 
 def test_train_grokking_memorises_a_small_table_and_records_history():
@@ -216,7 +217,7 @@ def test_train_grokking_memorises_a_small_table_and_records_history():
     history = E.train_grokking(model, split, steps=150, lr=1e-2, weight_decay=0.1, log_every=50, fourier_top_k=3)
     lengths = {len(history[k]) for k in ("step", "train_acc", "test_acc", "train_loss", "test_loss",
                                           "weight_norm", "fourier_share")}
-    assert lengths == {len(E.logged_steps(150, 50))}
+    assert lengths == {len(E._logged_steps(150, 50))}
     assert history["step"][0] == 0 and history["step"][-1] == 150
     assert history["train_acc"][0] < 0.3 and history["train_acc"][-1] == 1.0
     assert history["train_loss"][-1] < history["train_loss"][0] / 10
@@ -240,7 +241,7 @@ def test_training_loops_show_a_progress_bar_that_says_what_trains(capsys, monkey
     shown = capsys.readouterr().err
     assert "grokking: GrokkingMLP, a + b mod 13, weight decay 0.5" in shown and "test_acc=" in shown, shown[-300:]
     assert history["step"][-1] == 30 and "30/30" in shown, "a planned early stop ends the bar where it stopped"
-    inputs, answers = E.digit_addition_problems(1, 100, seed=0)
+    inputs, answers = E._digit_addition_problems(1, 100, seed=0)
     E.train_digit_adder(E.DigitMLP(1, width=8), inputs, answers, steps=5, batch_size=16, desc="mirage: width 8")
     assert "mirage: width 8" in capsys.readouterr().err
     E.train_grokking(E.GrokkingMLP(13, 16, 64), split, steps=5, progress=False)
@@ -260,7 +261,7 @@ def test_weight_norm_is_the_l2_norm_of_all_parameters():
 
 def test_train_digit_adder_learns_one_digit_sums():
     torch.manual_seed(0)
-    inputs, answers = E.digit_addition_problems(1, 2000, seed=0)
+    inputs, answers = E._digit_addition_problems(1, 2000, seed=0)
     model = E.DigitMLP(1, width=64)
     losses = E.train_digit_adder(model, inputs, answers, steps=300, batch_size=128, lr=1e-2, seed=0)
     assert losses[-1] < losses[0] / 5

@@ -148,18 +148,18 @@ def test_principal_components_rejects_bad_input():
 
 
 def test_word_features_describe_the_word_and_its_neighbours():
-    features = H.word_features(["Police", "in", "Oslo", "arrested", "2-1"], 2)
+    features = H._word_features(["Police", "in", "Oslo", "arrested", "2-1"], 2)
     for name in ("bias", "word=oslo", "shape=Xx", "prefix=osl", "suffix=slo", "capitalised", "word[-1]=in",
                  "word[-2]=police", "capitalised[-2]", "word[+1]=arrested", "word[+2]=2-1"):
         assert features[name] == 1.0, name
     assert "capitalised[-1]" not in features and "capitalised first word" not in features
-    first = H.word_features(["Oslo", "."], 0)
+    first = H._word_features(["Oslo", "."], 0)
     assert first["word[-1]=<edge>"] == first["word[+2]=<edge>"] == first["capitalised first word"] == 1.0
-    assert H.word_features(["2-1"], 0)["shape=d-d"] == 1.0
+    assert H._word_features(["2-1"], 0)["shape=d-d"] == 1.0
     with pytest.raises(ValueError, match="i must be an int in"):
-        H.word_features(["a"], 1)
+        H._word_features(["a"], 1)
     with pytest.raises(ValueError, match="non-empty list"):
-        H.word_features("Oslo", 0)
+        H._word_features("Oslo", 0)
 
 
 def test_feature_tagger_learns_the_embedded_ner_data(small_ner):
@@ -172,7 +172,7 @@ def test_feature_tagger_learns_the_embedded_ner_data(small_ner):
     assert recall > 0.6, f"entity recall on unseen names {recall:.2f}"
     vectors = tagger.token_vectors(test[:3])
     assert [v.shape for v in vectors] == [(len(s.tokens), len(tagger.vectorizer.vocabulary_)) for s in test[:3]]
-    row = tagger.vectorizer.transform([H.word_features(test[0].tokens, 1)])
+    row = tagger.vectorizer.transform([H._word_features(test[0].tokens, 1)])
     assert (vectors[0][1] != row).nnz == 0
 
 
@@ -217,6 +217,7 @@ def test_poisoned_sentences_reject_bad_input(targets, size, message):
 def test_name_pairs_differ_only_in_the_surname_of_the_first_person():
     controls = ["Voss", "Yamada"]
     pairs = H.name_pairs(SENTENCES, TARGETS, controls, seed=1)
+    assert isinstance(pairs, H.NamePairs)
     assert pairs.sentence == [0, 2] and pairs.position == [1, 3]  # "Malloy"; the one-word name "Quist"
     for control, targeted, position, index in zip(*pairs):
         original = SENTENCES[index][0]
@@ -239,6 +240,8 @@ def test_name_pairs_rejects_bad_input():
 def test_not_person_rate_counts_words_not_tagged_as_part_of_a_person():
     tags = [["B-PER", "I-PER"], ["B-PER", "B-LOC"], ["O", "O"], ["I-PER", "O"]]
     assert H.not_person_rate(tags, [1, 1, 0, 0]) == 0.5
+    for tag in ("O", "B-PER", "I-PER", "B-LOC", "I-MISC"):  # a word counts as found only if tagged B-PER or I-PER
+        assert H.not_person_rate([[tag]], [0]) == (tag not in H.PERSON_TAGS) == (tag[2:] != "PER")
     with pytest.raises(ValueError, match="2 tag lists but 1 positions"):
         H.not_person_rate(tags[:2], [0])
     with pytest.raises(ValueError, match="outside sentence 0"):

@@ -67,12 +67,12 @@ def test_offline_mode_is_refused_up_front(monkeypatch):
 
 def test_local_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="train.txt not found"):
-        hub.conll2003_from_folder(tmp_path)
+        hub.load_conll2003(folder=tmp_path)
 
 
 @pytest.mark.needs_shared_data
 def test_reference_copy_has_the_standard_sizes(shared_data):
-    splits = hub.conll2003_from_folder(shared_data / "conll2003")
+    splits = hub.load_conll2003(folder=shared_data / "conll2003")
     assert {k: len(v) for k, v in splits.items()} == hub._CONLL_SIZES
 
 

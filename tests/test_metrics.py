@@ -81,7 +81,7 @@ def test_hsic_of_linear_kernels_is_the_centred_cross_covariance_norm():
     x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 4))
     xc, yc = x - x.mean(0), y - y.mean(0)
     expected = np.linalg.norm(yc.T @ xc) ** 2 / (10 - 1) ** 2
-    assert M.hsic(x @ x.T, y @ y.T) == pytest.approx(expected, rel=1e-10)
+    assert M._hsic(x @ x.T, y @ y.T) == pytest.approx(expected, rel=1e-10)
 
 
 def test_cka_matrix_is_symmetric_with_unit_diagonal_and_accepts_torch():
@@ -219,6 +219,7 @@ def test_bootstrap_is_seeded_and_resamples_all_arrays_together():
     first = M.bootstrap(np.mean, a, n_resamples=200, seed=3)
     again = M.bootstrap(np.mean, a, n_resamples=200, seed=3)
     other = M.bootstrap(np.mean, a, n_resamples=200, seed=4)
+    assert isinstance(first, M.BootstrapResult) and first.n_undefined == 0 and first.samples.shape == (200,)
     np.testing.assert_array_equal(first.samples, again.samples)
     assert not np.array_equal(first.samples, other.samples)
     assert first.estimate == pytest.approx(a.mean()) and first.low < a.mean() < first.high

@@ -158,29 +158,30 @@ def test_decode_round_trip(tokenizer, label_all_subtokens):
     for sentence, feature in zip(sentences, ner.tokenize_and_align(tokenizer, sentences,
                                                                  label_all_subtokens=label_all_subtokens)):
         padded = feature["labels"] + [X] * 7  # predictions may be longer (batch padding)
-        assert ner.decode_predictions(padded, feature["word_ids"], len(sentence.tokens)) == sentence.tags
+        assert ner.align._decode_predictions(padded, feature["word_ids"], len(sentence.tokens)) == sentence.tags
 
 
 def test_decode_uses_first_sub_token_and_fills_lost_words_with_O(tokenizer):
     # Predictions disagree inside "Homogenization": only the first piece counts.
-    assert ner.decode_predictions([O, B_ORG, O, B_PER, O, O], [None, 0, 0, 0, 1, None], 2) == ["B-ORG", "O"]
+    assert ner.align._decode_predictions([O, B_ORG, O, B_PER, O, O], [None, 0, 0, 0, 1, None], 2) == ["B-ORG", "O"]
     words, tags, *_ = ALIGN_CASES["multi-piece word"]
     (feature,) = ner.tokenize_and_align(tokenizer, [Sentence(words, tags)], max_length=6)
-    decoded = ner.decode_predictions(torch.tensor(feature["labels"]).clamp(min=0), feature["word_ids"], len(words))
+    decoded = ner.align._decode_predictions(torch.tensor(feature["labels"]).clamp(min=0), feature["word_ids"],
+                                            len(words))
     assert decoded == ["B-MISC", "O", "O", "O", "O"]  # words 2-4 were truncated away: "O"
     # A word the tokenizer drops entirely (a lone zero-width space) also gets "O".
     (feature,) = ner.tokenize_and_align(tokenizer, [Sentence(["\u200b", "Paris"], ["B-LOC", "B-LOC"])])
     assert feature["word_ids"] == [None, 1, None]
-    assert ner.decode_predictions(feature["labels"], feature["word_ids"], 2) == ["O", "B-LOC"]
+    assert ner.align._decode_predictions(feature["labels"], feature["word_ids"], 2) == ["O", "B-LOC"]
 
 
 def test_decode_errors():
     with pytest.raises(ValueError, match=r"2 predictions for 3 tokens"):
-        ner.decode_predictions([0, 0], [None, 0, None], 1)
+        ner.align._decode_predictions([0, 0], [None, 0, None], 1)
     with pytest.raises(ValueError, match=r"word id 1, but num_words=1"):
-        ner.decode_predictions([0, 0, 0], [None, 1, None], 1)
+        ner.align._decode_predictions([0, 0, 0], [None, 1, None], 1)
     with pytest.raises(ValueError, match=r"prediction 12; expected a label id 0\.\.8"):
-        ner.decode_predictions([0, 12, 0], [None, 0, None], 1)
+        ner.align._decode_predictions([0, 12, 0], [None, 0, None], 1)
 
 
 def _tiny_bert(seed=0):
@@ -206,7 +207,7 @@ def test_predict_tags_matches_unbatched_unpadded_run(tokenizer):
         for words in sentences:
             encoding = tokenizer(words, is_split_into_words=True, return_tensors="pt")
             logits = model(**encoding).logits[0]
-            expected.append(ner.decode_predictions(logits.argmax(-1), encoding.word_ids(0), len(words)))
+            expected.append(ner.align._decode_predictions(logits.argmax(-1), encoding.word_ids(0), len(words)))
         model.train()
     for batch_size in (1, 2, 32):
         assert ner.predict_tags(model, tokenizer, sentences, batch_size=batch_size) == expected
@@ -597,10 +598,18 @@ def test_conll_round_trip_feeds_alignment(tmp_path, tokenizer):
 
 
 def test_check_tags_names_the_tag_and_suggests_tag_set():
-    ner.check_tags(["O", "B-PER", "I-PER"])
-    ner.check_tags(["B-geo-loc"], allowed=None)
-    with pytest.raises(ConllFormatError, match=r"x: unknown tag 'B-geo-loc' at position 1; allowed: O, B-PER.*ner\.tag_set"):
-        ner.check_tags(["O", "B-geo-loc"], where="x")
+    ner.conll._check_tags(["O", "B-PER", "I-PER"])
+    ner.conll._check_tags(["B-geo-loc"], allowed=None)
+    with pytest.raises(ConllFormatError,
+                       match=r"x: unknown tag 'B-geo-loc' at position 1; allowed: O, B-PER.*ner\.tag_set"):
+        ner.conll._check_tags(["O", "B-geo-loc"], where="x")
+
+
+def test_entity_spans_read_entities_as_conlleval_does():
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "O", "B-ORG"]
+    # an I- after O starts an entity; a B- right after one of the same type starts another
+    assert ner.entity_spans(tags) == [("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 5), ("ORG", 6, 7)]
+    assert ner.entity_spans(["O", "O"]) == []
 
 
 def test_recall_seen_unseen_by_hand():

@@ -103,7 +103,8 @@ def test_iob1_input_is_refused_with_file_and_line_or_converted(tmp_path):
     converted = ner.read_conll(iob1, allowed_tags=None, scheme="IOB1")
     assert converted[0].tags == ["B-music-artist", "I-music-artist", "O", "B-geo-loc"]
     assert converted[1].tags == ["B-geo-loc", "B-geo-loc"]  # IOB1's B- marks a second adjacent entity
-    assert ner.iob1_to_iob2(["I-PER", "I-PER", "I-LOC", "O", "I-LOC"]) == ["B-PER", "I-PER", "B-LOC", "O", "B-LOC"]
+    iob2 = ner.conll._iob1_to_iob2(["I-PER", "I-PER", "I-LOC", "O", "I-LOC"])
+    assert iob2 == ["B-PER", "I-PER", "B-LOC", "O", "B-LOC"]
     with pytest.raises(ValueError, match="read_conll: scheme must be one of 'IOB2', 'IOB1', got 'BIOES'"):
         ner.read_conll(iob1, scheme="BIOES")
 

@@ -48,8 +48,8 @@ def test_same_seed_same_sentences_other_seed_other_sentences():
 
 def test_default_sizes(corpus):
     assert {split: len(corpus[split]) for split in SPLITS} == {"train": 3000, "validation": 500, "test": 500}
-    assert ner_corpus.DEFAULT_SIZES == {"train": 3000, "validation": 500, "test": 500} and ner_corpus.SPLITS == SPLITS
-    small = ner_corpus.generate(ner_corpus.DEFAULT_SEED, {"train": 20, "validation": 5, "test": 5})
+    assert ner_corpus._DEFAULT_SIZES == {"train": 3000, "validation": 500, "test": 500} and ner_corpus._SPLITS == SPLITS
+    small = ner_corpus.generate(ner_corpus._DEFAULT_SEED, {"train": 20, "validation": 5, "test": 5})
     assert small["train"] == corpus["train"][:20], "the default seed is the one the registered files use"
 
 
@@ -57,11 +57,11 @@ def test_registered_files_have_the_registered_checksums(corpus, tmp_path, monkey
     """The cross-version guard: generation must reproduce the data set's checksums byte for byte."""
     monkeypatch.setenv("LABLIB_CACHE", str(tmp_path))
     for split in SPLITS:
-        name = f"embedded-ner-{ner_corpus.CORPUS_VERSION}-{split}.conll"
-        assert data.REGISTRY[name].sha256 == data.EMBEDDED_NER_SHA256[split]
+        name = f"embedded-ner-{data._NER_VERSION}-{split}.conll"
+        assert data._REGISTRY[name].sha256 == data._NER_SHA256[split]
         sentences = data.embedded_ner(split)  # generates, then fetch verifies the sha256
         path = tmp_path / name
-        assert data.sha256_file(path) == data.EMBEDDED_NER_SHA256[split]
+        assert data.sha256_file(path) == data._NER_SHA256[split]
         assert b"\r" not in path.read_bytes()
         assert sentences == corpus[split], f"the {split} file does not read back as generated"
     assert data.embedded_ner("test") == corpus["test"]  # second call: a verified cache hit
@@ -102,11 +102,11 @@ def test_every_split_has_every_type_and_multi_token_entities(corpus):
 def test_ambiguous_words_are_both_persons_and_places(corpus):
     for split in SPLITS:
         entities = Counter(all_entities(corpus[split]))
-        for word in ner_corpus.AMBIGUOUS:
+        for word in ner_corpus._AMBIGUOUS:
             if split == "train":  # every word, both ways
                 assert entities[("PER", word)] >= 5 and entities[("LOC", word)] >= 5, word
-        per = sum(entities[("PER", word)] for word in ner_corpus.AMBIGUOUS)
-        loc = sum(entities[("LOC", word)] for word in ner_corpus.AMBIGUOUS)
+        per = sum(entities[("PER", word)] for word in ner_corpus._AMBIGUOUS)
+        loc = sum(entities[("LOC", word)] for word in ner_corpus._AMBIGUOUS)
         assert per >= 20 and loc >= 20, f"{split}: {per} PER and {loc} LOC ambiguous words"
 
 
@@ -114,14 +114,14 @@ def test_test_entities_never_occur_in_train_except_the_ambiguous_words(corpus):
     train = {text for texts in ner_corpus.entity_strings(corpus["train"]).values() for text in texts}
     test = {text for texts in ner_corpus.entity_strings(corpus["test"]).values() for text in texts}
     shared = sorted(test & train)
-    assert shared == sorted(ner_corpus.AMBIGUOUS), "only the documented ambiguous words may be shared"
+    assert shared == sorted(ner_corpus._AMBIGUOUS), "only the documented ambiguous words may be shared"
     # Stricter for persons: no first name or surname of a test person is part of a train person.
     train_person_tokens = {
         token for kind, text in all_entities(corpus["train"]) if kind == "PER" for token in text.split()
     }
     for kind, text in all_entities(corpus["test"]):
         if kind == "PER":
-            reused = [t for t in text.split() if t in train_person_tokens and t not in ner_corpus.AMBIGUOUS
+            reused = [t for t in text.split() if t in train_person_tokens and t not in ner_corpus._AMBIGUOUS
                       and not (len(t) == 2 and t.endswith("."))]  # middle initials ("F.") are shared
             assert not reused, f"test person {text!r} reuses {reused} from train"
 
@@ -130,7 +130,7 @@ def test_validation_uses_train_names_but_new_sentences(corpus):
     train_strings = ner_corpus.entity_strings(corpus["train"])
     validation_strings = ner_corpus.entity_strings(corpus["validation"])
     for entity_type in ("ORG", "LOC", "MISC"):
-        assert set(validation_strings[entity_type]) <= set(train_strings[entity_type]) | set(ner_corpus.AMBIGUOUS)
+        assert set(validation_strings[entity_type]) <= set(train_strings[entity_type]) | set(ner_corpus._AMBIGUOUS)
     train_sentences = {tuple(tokens) for tokens, _ in corpus["train"]}
     for split in ("validation", "test"):
         copies = [s for s in corpus[split] if tuple(s.tokens) in train_sentences]
@@ -143,14 +143,14 @@ def test_pools_are_disjoint_and_consistent():
 
     train, test = names(ner_corpus.POOLS["train"]), names(ner_corpus.POOLS["test"])
     assert not train & test
-    assert not (train | test) & set(ner_corpus.AMBIGUOUS)
+    assert not (train | test) & set(ner_corpus._AMBIGUOUS)
     for split, pools in ner_corpus.POOLS.items():  # a name has one type within a split
         types = {}
         for slot, pool in pools.items():
-            kind = "PER" if slot in ("first", "last") else ner_corpus.SLOT_TYPES[slot]
+            kind = "PER" if slot in ("first", "last") else ner_corpus._SLOT_TYPES[slot]
             for name in pool:
                 assert types.setdefault(name, kind) == kind, f"{split}: {name!r} is {types[name]} and {kind}"
-    assert len(ner_corpus.FRAMES) >= 40 and len(set(ner_corpus.FRAMES)) == len(ner_corpus.FRAMES)
+    assert len(ner_corpus._FRAMES) >= 40 and len(set(ner_corpus._FRAMES)) == len(ner_corpus._FRAMES)
 
 
 def test_sentence_lengths(corpus):
@@ -180,12 +180,12 @@ def test_sentence_and_filler_draw_from_the_seeded_generator():
     drawn = [ner_corpus.sentence(rng, ner_corpus.POOLS["test"]) for _ in range(200)]
     assert all(len(s.tokens) == len(s.tags) and not iob2_errors(s.tags) for s in drawn)
     for _ in range(50):
-        winner, loser = map(int, ner_corpus.filler(rng, "SCORE").split("-"))
+        winner, loser = map(int, ner_corpus._filler(rng, "SCORE").split("-"))
         assert 1 <= winner <= 5 and 0 <= loser < winner
-        assert ner_corpus.filler(rng, "PCT").endswith(" percent") and ner_corpus.filler(rng, "DAY") in ner_corpus.FILLERS["DAY"]
-        assert 2 <= int(ner_corpus.filler(rng, "NUM")) < 500
+        assert ner_corpus._filler(rng, "PCT").endswith(" percent") and ner_corpus._filler(rng, "DAY") in ner_corpus._FILLERS["DAY"]
+        assert 2 <= int(ner_corpus._filler(rng, "NUM")) < 500
     with pytest.raises(KeyError, match="unknown slot"):
-        ner_corpus.filler(rng, "COLOUR")
+        ner_corpus._filler(rng, "COLOUR")
 
 
 def test_write_read_round_trip(corpus, tmp_path):
@@ -206,4 +206,4 @@ def test_changed_generation_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setattr(ner_corpus, "generate", changed)
     with pytest.raises(data.ChecksumError, match="was generated but its sha256"):
         data.embedded_ner("validation", folder=tmp_path)
-    assert not (tmp_path / f"embedded-ner-{ner_corpus.CORPUS_VERSION}-validation.conll").exists()
+    assert not (tmp_path / f"embedded-ner-{data._NER_VERSION}-validation.conll").exists()

@@ -17,7 +17,7 @@ F1_FLOOR = 0.40  # the run reaches about 0.53 (one epoch over 2,000 sentences, u
 
 
 def test_minilm_on_real_conll2003(shared_data):
-    data = hub.conll2003_from_folder(shared_data / "conll2003")
+    data = hub.load_conll2003(folder=shared_data / "conll2003")
     torch.manual_seed(0)
     path = models.minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(path)

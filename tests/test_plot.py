@@ -23,6 +23,6 @@ def test_figure_rejects_bad_grid(bad, error):
 
 def test_use_style_sets_the_palette_for_axes_made_elsewhere():
     matplotlib.rcdefaults()
-    plot.use_style()
+    plot._use_style()
     assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] == plot.PALETTE
     assert matplotlib.rcParams["axes.spines.right"] is False

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lablib import data, ner, ner_corpus, transformer
+from lablib import data, ner, ner_corpus, pretraining_corpus, transformer
 from lablib import pretraining as P
 
 
@@ -42,11 +42,11 @@ def test_same_seed_same_corpus_other_seed_other_corpus():
 def test_default_corpus_file_has_the_recorded_checksum(corpus_folder):
     """The cross-version guard: generation must reproduce the corpus byte for byte."""
     path = corpus_folder / P.corpus_file_name()
-    assert data.sha256_file(path) == P.CORPUS_SHA256
+    assert data.sha256_file(path) == data._CORPUS_SHA256
     assert b"\r" not in path.read_bytes()
     assert path.stat().st_mode & 0o777 == 0o644, "a shared cache needs files that others can read"
     again = P.load_corpus(folder=corpus_folder)  # a verified cache hit
-    assert len(again) == P.DEFAULT_SIZE
+    assert len(again) == pretraining_corpus._DEFAULT_SIZE
     assert again[:500] == P.generate(size=500)
 
 
@@ -58,39 +58,39 @@ def test_a_changed_corpus_file_fails_loudly(tmp_path):
 
 def test_load_corpus_goes_through_fetch_and_refuses_a_changed_generator(tmp_path, monkeypatch):
     """Generated, verified, then moved into place: a wrong corpus never sits under the final name."""
-    from lablib import pretraining_corpus
-
-    assert data.REGISTRY[P.corpus_file_name()].sha256 == P.CORPUS_SHA256
-    monkeypatch.setattr(pretraining_corpus, "generate", lambda seed, size: [["Anna", "Malloy", "works", "."]])
+    assert data._REGISTRY[P.corpus_file_name()].sha256 == data._CORPUS_SHA256
+    monkeypatch.setattr(pretraining_corpus, "generate", lambda *args: [["Anna", "Malloy", "works", "."]])
     with pytest.raises(data.ChecksumError, match="was generated but its sha256"):
         P.load_corpus(folder=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [P.corpus_file_name() + ".rejected"]
 
 
 def test_corpus_files_round_trip_and_the_defaults(tmp_path):
-    path = P.write_corpus(tmp_path / "small.txt", 7, 50)
-    assert P.read_corpus(path) == P.generate(7, 50)
-    assert P.corpus_file_name() == f"pretraining-corpus-{P.CORPUS_VERSION}-seed{P.DEFAULT_SEED}-{P.DEFAULT_SIZE}.txt"
-    train, validation = P.split_corpus(P.generate(size=P.VALIDATION_SIZE + 10))
-    assert len(train) == 10 and len(validation) == P.VALIDATION_SIZE
+    path = data._write_corpus(tmp_path / "small.txt", P.generate(7, 50))
+    assert data._read_corpus(path) == P.generate(7, 50)
+    defaults = f"seed{pretraining_corpus._DEFAULT_SEED}-{pretraining_corpus._DEFAULT_SIZE}"
+    assert P.corpus_file_name() == f"pretraining-corpus-{P.CORPUS_VERSION}-{defaults}.txt"
+    train, validation = P.split_corpus(P.generate(size=pretraining_corpus._VALIDATION_SIZE + 10))
+    assert len(train) == 10 and len(validation) == pretraining_corpus._VALIDATION_SIZE
     world = P.make_world()
-    assert isinstance(world, P.World) and all(isinstance(person, P.Person) for person in world.people)
+    assert isinstance(world, P.World)
+    assert all(isinstance(person, pretraining_corpus._Person) for person in world.people)
     path.write_text("one line\n\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"small.txt:2 is empty"):
-        P.read_corpus(path)
+        data._read_corpus(path)
 
 
 def test_sentences_are_clean_and_in_length(sentences):
     for tokens in sentences:
         assert 5 <= len(tokens) <= 40
         assert all(token and not any(c.isspace() for c in token) for token in tokens)
-        assert not set(tokens) & set(P.SPECIAL_TOKENS)
+        assert not set(tokens) & set(P._SPECIAL_TOKENS)
 
 
 def test_the_world_is_consistent_and_the_corpus_states_its_facts(sentences):
     world = P.make_world()
-    assert len(world.people) == P.NUM_PEOPLE == len({p.name for p in world.people})
-    towns = [town for _c, _n, _l, ts in P.COUNTRIES for town in ts]
+    assert len(world.people) == pretraining_corpus._NUM_PEOPLE == len({p.name for p in world.people})
+    towns = [town for _c, _n, _l, ts in pretraining_corpus._COUNTRIES for town in ts]
     assert len(towns) == len(set(towns)), "a town must belong to one country"
     assert world.country_of_town["Berlin"] == "Germany" and world.country_of_town["Lima"] == "Peru"
     by_name = {p.name: p for p in world.people}
@@ -131,7 +131,7 @@ def test_bad_corpus_arguments_raise_value_errors():
 
 
 def test_vocabulary_specials_encode_decode(vocab, sentences):
-    assert vocab.itos[:5] == list(P.SPECIAL_TOKENS) and vocab.special_ids == (0, 1, 2, 3, 4)
+    assert vocab.itos[:5] == list(P._SPECIAL_TOKENS) and vocab.special_ids == (0, 1, 2, 3, 4)
     ids = vocab.encode(["Anna", "flew", "to", "Qwertyuiop", "."])
     assert ids[0] == vocab.cls_id and ids[-1] == vocab.sep_id and ids[4] == vocab.unk_id
     assert vocab.decode(ids) == ["[CLS]", "Anna", "flew", "to", "[UNK]", ".", "[SEP]"]
@@ -217,6 +217,18 @@ def test_masking_rejects_bad_input(vocab):
         P.mask_tokens(ids, None, 0)
 
 
+def test_padding_collator_pads_to_the_longest_in_the_batch():
+    vocab = P.Vocabulary(["Anna", "left", "."])
+    batch = P.PaddingCollator(vocab)([{"input_ids": vocab.encode(["Anna", "left", "."]), "labels": [1, 2, 3, 4, 5]},
+                                      {"input_ids": vocab.encode(["Anna"]), "labels": [1, 2, 3]}])
+    assert batch["input_ids"].tolist()[1] == vocab.encode(["Anna"]) + [vocab.pad_id] * 2
+    assert batch["attention_mask"].tolist() == [[1] * 5, [1, 1, 1, 0, 0]]
+    assert batch["labels"].tolist() == [[1, 2, 3, 4, 5], [1, 2, 3, -100, -100]]
+    assert set(P.PaddingCollator(vocab)([{"input_ids": [2, 3]}])) == {"input_ids", "attention_mask"}
+    with pytest.raises(ValueError, match="empty batch"):
+        P.PaddingCollator(vocab)([])
+
+
 def test_masking_collator_never_masks_padding(vocab, sentences):
     collator = P.MaskingCollator(vocab, seed=0)
     batch = collator([{"input_ids": vocab.encode(s)} for s in sentences[:64]])
@@ -234,6 +246,7 @@ def test_validation_loss_is_the_mean_over_masked_positions(vocab, sentences):
     full = model(batch["input_ids"], batch["attention_mask"]).logits
     assert full.shape == (*batch["input_ids"].shape, len(vocab))
     out = model(**batch)
+    assert isinstance(out, P.Output) and out == (out.loss, out.logits)
     expected = torch.nn.functional.cross_entropy(full.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
     assert torch.isclose(out.loss, expected, atol=1e-5)
     assert out.logits.shape == (int((batch["labels"] != -100).sum()), len(vocab))
@@ -264,11 +277,11 @@ def test_tagger_from_pretrained_copies_and_from_scratch_differs_only_in_the_enco
 def test_tagger_features_give_one_label_per_word():
     sentences = [ner.Sentence(["Anna", "Malloy", "left", "."], ["B-PER", "I-PER", "O", "O"])]
     vocab = P.Vocabulary.build([s.tokens for s in sentences])
-    (feature,) = P.tagger_features(vocab, sentences)
+    (feature,) = P._tagger_features(vocab, sentences)
     assert feature["labels"] == [-100, ner.TAG2ID["B-PER"], ner.TAG2ID["I-PER"], 0, 0, -100]
     assert len(feature["input_ids"]) == len(feature["labels"])
     with pytest.raises(ValueError, match="4 words but 3 tags"):
-        P.tagger_features(vocab, [ner.Sentence(sentences[0].tokens, ["O"] * 3)])
+        P._tagger_features(vocab, [ner.Sentence(sentences[0].tokens, ["O"] * 3)])
 
 
 # ------------------------------------------------------------------ loops
@@ -298,7 +311,7 @@ def test_fill_in_and_fine_tuning_run_end_to_end(vocab):
     model = P.MaskedLM(P.tiny_config(len(vocab), 16, 1), seed=0)
     (answers,) = P.fill_in(model, vocab, "Berlin is a town in [MASK] .", k=3)
     assert len(answers) == 3 and answers[0][1] >= answers[1][1] >= answers[2][1]
-    assert all(word not in P.SPECIAL_TOKENS for word, _ in answers)
+    assert all(word not in P._SPECIAL_TOKENS for word, _ in answers)
     with pytest.raises(ValueError, match=r"\[MASK\]"):
         P.fill_in(model, vocab, "no blank here")
     labelled = [ner.Sentence(["Anna", "Malloy", "left", "Berlin", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"])] * 4
@@ -337,7 +350,7 @@ def test_tiny_pretrained_follows_the_recipe_and_returns_copies(corpus_folder):
     recipe = {"hidden_size": 16, "num_layers": 1, "steps": 10, "batch_size": 8}
     first = P.tiny_pretrained(seed=4, folder=corpus_folder, **recipe)
     again = P.tiny_pretrained(seed=4, folder=corpus_folder, **recipe)
-    assert first.model is not again.model
+    assert isinstance(first, P.Pretrained) and first.model is not again.model
     for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a, b)
     train_sentences, _ = P.split_corpus(P.load_corpus(folder=corpus_folder))
@@ -362,6 +375,7 @@ def test_fit_recovers_a_known_exponent_from_noisy_points():
         assert fit.alpha_low < alpha < fit.alpha_high and fit.r2 > 0.95
         assert math.isclose(fit.alpha, -np.polyfit(np.log(n), np.log(loss), 1)[0], rel_tol=1e-9)
     exact = P.fit_power_law(n, (8.8e13 / n) ** 0.076)
+    assert isinstance(exact, P.PowerLawFit) and str(exact).startswith("alpha = 0.0760 (95% CI")
     assert math.isclose(exact.alpha, 0.076, rel_tol=1e-9) and math.isclose(exact.n_c, 8.8e13, rel_tol=1e-6)
     assert math.isclose(exact.r2, 1.0) and np.allclose(exact.predict(n), (8.8e13 / n) ** 0.076)
 

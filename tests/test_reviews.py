@@ -6,7 +6,7 @@ import pytest
 
 from lablib import data, reviews
 
-SPLITS = reviews.SPLITS
+SPLITS = reviews._SPLITS
 
 
 @pytest.fixture(scope="module")
@@ -31,23 +31,23 @@ def test_same_seed_same_reviews_other_seed_other_reviews():
 def test_registered_files_have_the_registered_checksums(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("LABLIB_CACHE", str(tmp_path))
     for split in SPLITS:
-        name = f"embedded-reviews-{reviews.REVIEWS_VERSION}-{split}.tsv"
-        assert data.REGISTRY[name].sha256 == data.EMBEDDED_REVIEWS_SHA256[split]
+        name = f"embedded-reviews-{data._REVIEWS_VERSION}-{split}.tsv"
+        assert data._REGISTRY[name].sha256 == data._REVIEWS_SHA256[split]
         loaded = data.embedded_reviews(split)  # generates, then verifies the sha256
-        assert data.sha256_file(tmp_path / name) == data.EMBEDDED_REVIEWS_SHA256[split]
+        assert data.sha256_file(tmp_path / name) == data._REVIEWS_SHA256[split]
         assert b"\r" not in (tmp_path / name).read_bytes()
         assert loaded == corpus[split]
     assert data.embedded_reviews("validation") == corpus["validation"]  # a verified cache hit
 
 
 def test_defaults_labels_and_columns(corpus, tmp_path):
-    assert {split: len(corpus[split]) for split in SPLITS} == reviews.DEFAULT_SIZES
-    assert reviews.generate(reviews.DEFAULT_SEED, {"train": 10, "validation": 0, "test": 0})["train"] == corpus["train"][:10]
+    assert {split: len(corpus[split]) for split in SPLITS} == reviews._DEFAULT_SIZES
+    assert reviews.generate(reviews._DEFAULT_SEED, {"train": 10, "validation": 0, "test": 0})["train"] == corpus["train"][:10]
     assert reviews.LABELS == ("negative", "positive") and all(isinstance(r, reviews.Review) for r in corpus["test"])
     path = tmp_path / "few.tsv"
-    reviews.write_reviews(path, corpus["test"][:4])
-    assert path.read_text(encoding="utf-8").split("\n")[0] == "\t".join(reviews.COLUMNS)
-    assert reviews.read_reviews(path) == corpus["test"][:4]
+    data._write_reviews(path, corpus["test"][:4])
+    assert path.read_text(encoding="utf-8").split("\n")[0] == "\t".join(data._REVIEW_COLUMNS)
+    assert data._read_reviews(path) == corpus["test"][:4]
 
 
 def test_every_phenomenon_is_balanced_between_labels(corpus):
@@ -72,10 +72,10 @@ def test_no_test_phrasing_or_test_word_leaks_into_training(corpus):
     assert {r.frame.split("/")[0] for r in corpus["test"]} == {"test"}
     assert {r.words for r in train_like} == {"seen"}
     training_words = set().union(*(words_of(r.text) for r in train_like))
-    test_only = reviews.sentiment_words("test") - reviews.sentiment_words("train")
+    test_only = reviews._sentiment_words("test") - reviews._sentiment_words("train")
     assert test_only and not (test_only & training_words), sorted(test_only & training_words)
     for kind in ("title", "aspect", "filler"):
-        for phrase in reviews.NEUTRAL["test"][kind]:
+        for phrase in reviews._NEUTRAL["test"][kind]:
             assert not any(phrase in r.text for r in train_like), f"test {kind} {phrase!r} occurs in training"
     # the test frames' fixed wording (the text of each frame without its slots) is not in training either
     for markers in ("far from", "Nobody could call", "There is nothing", "Verdict:", "On paper", "Despite"):
@@ -84,7 +84,7 @@ def test_no_test_phrasing_or_test_word_leaks_into_training(corpus):
 
 
 def test_unseen_reviews_use_only_test_sentiment_words_and_seen_ones_only_training_words(corpus):
-    train_words, test_words = reviews.sentiment_words("train"), reviews.sentiment_words("test")
+    train_words, test_words = reviews._sentiment_words("train"), reviews._sentiment_words("test")
     for review in corpus["test"]:
         present = words_of(review.text)
         if review.words == "unseen":
@@ -95,10 +95,10 @@ def test_unseen_reviews_use_only_test_sentiment_words_and_seen_ones_only_trainin
 
 def test_the_foil_makes_word_counting_useless_in_negated_reviews(corpus):
     """In a negated review the only sentiment word has the polarity opposite to the label."""
-    polarity = {w: y for side in ("train", "test") for y in (0, 1) for w in reviews.ADJECTIVES[side][y]}
+    polarity = {w: y for side in ("train", "test") for y in (0, 1) for w in reviews._ADJECTIVES[side][y]}
     for side in ("train", "test"):
         for y in (0, 1):
-            polarity.update({f: y for pair in reviews.VERBS[side][y] for f in pair})
+            polarity.update({f: y for pair in reviews._VERBS[side][y] for f in pair})
     for review in corpus["train"]:
         if review.phenomenon == "negated":
             found = [polarity[w] for w in words_of(review.text) if w in polarity]
@@ -107,21 +107,21 @@ def test_the_foil_makes_word_counting_useless_in_negated_reviews(corpus):
 
 def test_read_reviews_names_file_and_line_of_a_bad_row(tmp_path):
     path = tmp_path / "bad.tsv"
-    reviews.write_reviews(path, reviews.generate(1, {"train": 3, "validation": 0, "test": 0})["train"])
+    data._write_reviews(path, reviews.generate(1, {"train": 3, "validation": 0, "test": 0})["train"])
     lines = path.read_text().splitlines()
     lines[2] = lines[2].replace("\t", " ", 1)
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"bad\.tsv:3: expected 5 tab-separated fields"):
-        reviews.read_reviews(path)
+        data._read_reviews(path)
     path.write_text("label\tphenomenon\twords\tframe\ttext\n2\tplain\tseen\tx\tGood.\n")
     with pytest.raises(ValueError, match=r":2: label must be 0 or 1, got '2'"):
-        reviews.read_reviews(path)
+        data._read_reviews(path)
     path.write_text("label\tphenomenon\twords\tframe\ttext\n1\tsarcasm\tseen\tx\tGood.\n")
     with pytest.raises(ValueError, match="unknown phenomenon 'sarcasm'"):
-        reviews.read_reviews(path)
+        data._read_reviews(path)
     path.write_text("text\n")
     with pytest.raises(ValueError, match=r":1: expected the header"):
-        reviews.read_reviews(path)
+        data._read_reviews(path)
 
 
 def test_bad_arguments_raise_clear_errors():
@@ -134,4 +134,4 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         data.embedded_reviews("dev")
     with pytest.raises(ValueError, match="side must be"):
-        reviews.sentiment_words("validation")
+        reviews._sentiment_words("validation")

@@ -5,6 +5,7 @@ import statistics
 import pytest
 import torch
 
+from lablib import batches as B
 from lablib import train as T
 
 
@@ -54,7 +55,7 @@ def tiny_bert(seed=0):
 def test_length_grouped_batches_cover_every_index_once_and_group_by_length():
     rng = random.Random(1)
     lengths = [rng.randint(1, 120) for _ in range(2000)]
-    batches = T.length_grouped_batches(lengths, 32, seed=3)
+    batches = B._length_grouped_batches(lengths, 32, seed=3)
     flat = [i for batch in batches for i in batch]
     assert sorted(flat) == list(range(len(lengths)))
     assert len(batches) == 63 and sorted(len(b) for b in batches)[:2] == [2000 % 32, 32]  # one partial batch
@@ -75,10 +76,10 @@ def test_length_grouped_batches_cover_every_index_once_and_group_by_length():
 
 def test_length_grouped_batches_are_deterministic_per_seed():
     lengths = [random.Random(0).randint(1, 50) for _ in range(300)]
-    assert T.length_grouped_batches(lengths, 8, seed=5) == T.length_grouped_batches(lengths, 8, seed=5)
-    assert T.length_grouped_batches(lengths, 8, seed=5) != T.length_grouped_batches(lengths, 8, seed=6)
+    assert B._length_grouped_batches(lengths, 8, seed=5) == B._length_grouped_batches(lengths, 8, seed=5)
+    assert B._length_grouped_batches(lengths, 8, seed=5) != B._length_grouped_batches(lengths, 8, seed=6)
     state = random.getstate()
-    T.length_grouped_batches(lengths, 8, seed=5)
+    B._length_grouped_batches(lengths, 8, seed=5)
     assert random.getstate() == state, "must not touch the global random state"
 
 
@@ -92,7 +93,7 @@ def test_length_grouped_batches_are_deterministic_per_seed():
 ])
 def test_length_grouped_batches_reject_bad_input(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
-        T.length_grouped_batches(**kwargs)
+        B._length_grouped_batches(**kwargs)
 
 
 # --------------------------------------------------------------------------- loader
@@ -135,7 +136,7 @@ def test_make_loader_rejects_bad_input(collator):
 
 
 def test_lr_factor_warms_up_then_decays_to_zero():
-    factors = [T.lr_factor(s, warmup_steps=10, total_steps=100) for s in range(101)]
+    factors = [T._lr_factor(s, warmup_steps=10, total_steps=100) for s in range(101)]
     assert factors[0] == 0 and factors[10] == 1 and factors[100] == 0
     assert all(a < b for a, b in zip(factors[:10], factors[1:11]))
     assert all(a > b for a, b in zip(factors[10:100], factors[11:101]))
@@ -150,7 +151,7 @@ def test_lr_factor_is_transformers_linear_and_constant_schedule(warmup, total):
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
         hf = make(optimizer)
         for step in range(total + 3):
-            assert T.lr_factor(step, warmup_steps=warmup, total_steps=total, schedule=schedule) == pytest.approx(
+            assert T._lr_factor(step, warmup_steps=warmup, total_steps=total, schedule=schedule) == pytest.approx(
                 hf.get_last_lr()[0], abs=1e-12), (schedule, step)
             optimizer.step()
             hf.step()
@@ -158,7 +159,7 @@ def test_lr_factor_is_transformers_linear_and_constant_schedule(warmup, total):
 
 def test_weight_decay_groups_exclude_biases_and_layernorm():
     model = tiny_bert()
-    decay, no_decay = T.parameter_groups(model, 0.01)
+    decay, no_decay = T._parameter_groups(model, 0.01)
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -226,7 +227,7 @@ def test_max_seconds_stops_early_and_still_evaluates(collator):
     ({"epochs": 1, "lr": 0}, "lr must be a finite number > 0"),
     ({"epochs": 1, "lr": 1e-3, "warmup_ratio": 1.5}, "warmup_ratio"),
     ({"epochs": 1, "lr": 1e-3, "amp": "fp8"}, "amp must be one of"),
-    ({"epochs": 1, "lr": 1e-3, "amp": "bf16", "device": "cpu"}, "needs a CUDA device"),
+    ({"epochs": 1, "lr": 1e-3, "amp": "fp16", "device": "cpu"}, "needs a CUDA device"),
 ])
 def test_train_rejects_bad_arguments(collator, kwargs, message):
     loader = T.make_loader(synthetic_features(8, seed=0), collator, 4)
@@ -236,8 +237,8 @@ def test_train_rejects_bad_arguments(collator, kwargs, message):
 
 def test_plot_history_draws_loss_and_evaluations():
     history = T.History(step=[1, 2, 3, 4], epoch=[0.5, 1, 1.5, 2], loss=[2.0, 1.5, 1.0, 0.8], lr=[1, 1, 1, 1],
-                        evaluations=[T.Evaluation(2, 1.0, 0.1, {"f1": 0.5, "report": "text"}),
-                                     T.Evaluation(4, 2.0, 0.1, {"f1": 0.7, "report": "text"})])
+                        evaluations=[T._Evaluation(2, 1.0, 0.1, {"f1": 0.5, "report": "text"}),
+                                     T._Evaluation(4, 2.0, 0.1, {"f1": 0.7, "report": "text"})])
     ax = T.plot_history(history)
     assert ax.get_xlabel() == "step"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -247,6 +248,13 @@ def test_plot_history_draws_loss_and_evaluations():
     plt.close("all")
 
 
+def test_smooth_is_a_trailing_mean_shorter_at_the_start():
+    assert T.smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert T.smooth([4.0, 2.0, 0.0], 10) == [4.0, 3.0, 2.0]
+    with pytest.raises((TypeError, ValueError), match="window must be an integer"):
+        T.smooth([1.0], 0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (AMP runs on GPU only)")
 @pytest.mark.parametrize("amp, expected", [("auto", None), ("fp16", "fp16"), ("off", "off")])
 def test_train_on_gpu_with_amp(collator, amp, expected):
@@ -254,7 +262,7 @@ def test_train_on_gpu_with_amp(collator, amp, expected):
     model = tiny_bert()
     history = T.train(model, loader, epochs=3, lr=5e-3, device="cuda", amp=amp, progress=False)
     if expected is None:
-        expected = {torch.bfloat16: "bf16", torch.float16: "fp16"}[T.fast_half_dtype(torch.device("cuda"))]
+        expected = {torch.bfloat16: "bf16", torch.float16: "fp16"}[T._fast_half_dtype(torch.device("cuda"))]
     assert history.amp == expected and history.device.startswith("cuda")
     assert next(model.parameters()).device.type == "cuda"
     assert statistics.mean(history.loss[-3:]) < 0.5 * statistics.mean(history.loss[:3])
@@ -274,11 +282,11 @@ def _mock_gpu(monkeypatch, capability):
 def test_auto_amp_picks_bf16_only_on_compute_capability_8(monkeypatch, capability, expected):
     _mock_gpu(monkeypatch, capability)
     cuda = torch.device("cuda")
-    assert T.fast_half_dtype(cuda) == expected
-    assert T.amp_dtype("auto", cuda) == expected
-    assert T.amp_dtype(True, cuda) == expected
-    assert T.amp_dtype("fp16", cuda) == torch.float16 and T.amp_dtype("bf16", cuda) == torch.bfloat16
-    assert T.amp_dtype("off", cuda) is None and T.amp_dtype("auto", "cpu") is None
+    assert T._fast_half_dtype(cuda) == expected
+    assert T._amp_dtype("auto", cuda) == expected
+    assert T._amp_dtype(True, cuda) == expected
+    assert T._amp_dtype("fp16", cuda) == torch.float16 and T._amp_dtype("bf16", cuda) == torch.bfloat16
+    assert T._amp_dtype("off", cuda) is None and T._amp_dtype("auto", "cpu") is None
 
 
 @pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 6), True)])
@@ -294,9 +302,10 @@ def test_trainer_arguments_use_fp16_on_a_t4_and_bf16_on_ampere(monkeypatch, capa
 
 def test_amp_dtype_rejects_bad_choices():
     with pytest.raises(ValueError, match="amp must be one of"):
-        T.amp_dtype("fp8", "cpu")
+        T._amp_dtype("fp8", "cpu")
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        T.amp_dtype("bf16", "cpu")
+        T._amp_dtype("fp16", "cpu")
+    assert T._amp_dtype("bf16", "cpu") == torch.bfloat16 and T._amp_dtype("auto", "cpu") is None
 
 
 # --------------------------------------------------------------------------- predict
@@ -384,8 +393,66 @@ def test_train_by_steps_passes_over_the_loader_again_with_eval_every_loss_fn_and
                  eval_every=[0, 5, 10], loss_fn=lambda m, b: m(b["x"]).pow(2).mean(), evaluate=lambda m: {"k": 1},
                  stop_when=lambda h: h.evaluations[-1].step >= 5)
     assert [e.step for e in at.evaluations] == [0, 5] and len(at.step) == 5 and at.stopped_early
-    with pytest.raises(ValueError, match="exactly one of epochs= and steps="):
+    with pytest.raises(ValueError, match="exactly one of epochs=, steps= and seconds="):
         T.train(model, batches, epochs=1, steps=3, lr=1e-2, progress=False)
     with pytest.raises(ValueError, match="gave no batch"):
         T.train(model, iter(batches), steps=5, lr=1e-2, device="cpu", progress=False,
                 loss_fn=lambda m, b: m(b["x"]).mean())
+
+
+# --------------------------------------------------------------------------- a time budget, batches by tokens
+
+def test_token_batches_cover_every_index_once_within_the_budget(collator):
+    lengths = [random.Random(1).randint(3, 40) for _ in range(500)]
+    for max_tokens in (64, 200, 1000):
+        batches = B._length_grouped_batches(lengths, None, seed=2, max_tokens=max_tokens)
+        assert sorted(i for b in batches for i in b) == list(range(500))
+        assert all(len(b) * max(lengths[i] for i in b) <= max_tokens for b in batches)
+        assert lengths[batches[0][0]] == max(lengths), "the longest batch comes first"
+    features = synthetic_features(120, seed=4)
+    loader = T.make_loader(features, collator, max_tokens=96, seed=0)
+    shapes = [tuple(batch["input_ids"].shape) for batch in loader]
+    assert len(shapes) == len(loader) and sum(rows for rows, _ in shapes) == 120
+    assert all(rows * width <= 96 for rows, width in shapes) and len({rows for rows, _ in shapes}) > 1
+    unshuffled = T.make_loader(features, collator, max_tokens=96, shuffle=False)
+    assert [i for b in unshuffled.batch_sampler for i in b] == list(range(120))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one of batch_size= and max_tokens="),
+    ({"batch_size": 4, "max_tokens": 64}, "exactly one of batch_size= and max_tokens="),
+    ({"max_tokens": 10}, "more than max_tokens=10"),
+    ({"max_tokens": 0}, "max_tokens must be"),
+])
+def test_make_loader_by_tokens_rejects_bad_input(collator, kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        T.make_loader(synthetic_features(8, seed=0, min_len=12), collator, **kwargs)
+
+
+def test_train_for_seconds_uses_the_budget_and_decays_to_zero_at_its_end(collator):
+    loader = T.make_loader(synthetic_features(64, seed=0), collator, 8, seed=0)
+    calls = []
+    history = T.train(tiny_bert(), loader, seconds=1.0, lr=1e-3, warmup_steps=5, progress=False,
+                      evaluate=lambda m: calls.append(1) or {"x": 1.0}, eval_every=20)
+    steps = len(history.step)
+    assert steps > 20 and history.epoch[-1] > 1, "the loader is passed over again until the time is spent"
+    assert 1.0 <= history.train_seconds < 1.0 + 10 * history.train_seconds / steps
+    assert history.lr[:5] == pytest.approx([1e-3 * s / 5 for s in range(5)]), "warm-up by steps"
+    decay = history.lr[5:]
+    assert max(decay) <= 1e-3 + 1e-12 and all(a >= b for a, b in zip(decay, decay[1:])), "then a decay with time"
+    assert decay[-1] < 1e-3 * 20 / steps, "the rate is nearly zero when the budget ends"
+    assert len(calls) == steps // 20 + 1 and history.evaluations[-1].step == steps, "every 20 steps, and at the end"
+    assert not history.stopped_early
+    stopped = T.train(tiny_bert(), loader, seconds=30, lr=1e-3, warmup_steps=0, progress=False,
+                      evaluate=lambda m: {"x": 1.0}, eval_every=3, stop_when=lambda h: True)
+    assert stopped.stopped_early and len(stopped.step) == 3
+
+
+def test_train_for_seconds_rejects_bad_arguments(collator):
+    loader = T.make_loader(synthetic_features(8, seed=0), collator, 4)
+    with pytest.raises(ValueError, match="exactly one of epochs=, steps= and seconds="):
+        T.train(tiny_bert(), loader, steps=3, seconds=1.0, lr=1e-3)
+    with pytest.raises(ValueError, match="give warmup_steps="):
+        T.train(tiny_bert(), loader, seconds=1.0, lr=1e-3)
+    with pytest.raises((TypeError, ValueError), match="seconds must be"):
+        T.train(tiny_bert(), loader, seconds=0, lr=1e-3, warmup_steps=0)

@@ -5,7 +5,7 @@ from typing import Sequence
 
 from .. import checks
 from ..losses import IGNORE_INDEX
-from .conll import TAGS, _is_tag, _sentence_parts, check_tags
+from .conll import TAGS, _check_tags, _is_tag, _sentence_parts
 
 
 def _as_list(values, name: str) -> list:
@@ -28,13 +28,9 @@ def _continuation_ids(tags: Sequence[str]) -> dict:
 
 def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False,
                  ignore_index: int = IGNORE_INDEX, tags: Sequence[str] = TAGS) -> list:
-    """One label id per token from one label id per word, via the tokenizer's ``word_ids()`` (lab 03).
+    """One label id per token from one per word, via ``word_ids()``: a word's first sub-token gets it (lab 03).
 
-    Special tokens (word id ``None``) get ``ignore_index`` (-100, skipped by
-    the loss); a word's first sub-token gets the word's label; later
-    sub-tokens get ``ignore_index``, or with ``label_all_subtokens=True`` the
-    word's label with ``B-X`` turned into ``I-X``. (The source articles padded
-    the word labels with ``O`` instead: every label shifted by [CLS].)
+    Special tokens and later sub-tokens get ``ignore_index``; or with ``label_all_subtokens`` the label, B-X as I-X.
     """
     word_ids = _as_list(word_ids, "align_labels: word_ids")
     labels = _as_list(word_label_ids, "align_labels: word_label_ids")
@@ -62,7 +58,7 @@ def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False,
 
 
 def _words(sentences, tokenizer, max_length, where: str) -> list:
-    """The word lists of ``sentences``, each word checked to be a string, and ``max_length`` checked."""
+    """The word lists of ``sentences``, every word checked to be a string; ``max_length`` checked too."""
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     checks.integer(max_length, "max_length", f"{where} (the tokenizer adds {specials} special tokens)",
                    low=specials + 1)
@@ -87,24 +83,17 @@ def _word_ids(encoding, row: int) -> list:
 
 def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
                        label_all_subtokens: bool = False, tags: Sequence[str] = TAGS) -> list:
-    """Tokenize word-split Sentences and align their tags to the word pieces (lab 03).
+    """Tokenize Sentences (cut at ``max_length``, unpadded) and align their tags, label id = index in ``tags`` (lab 03).
 
-    Truncates at ``max_length`` tokens and pads nothing (batches are padded
-    later, e.g. by :func:`lablib.train.make_loader`). ``tags`` is the tag set,
-    label id = index (CoNLL-2003's by default, :func:`tag_set` for other
-    data). Returns one dict per sentence with ``input_ids``,
-    ``attention_mask``, ``token_type_ids`` (when the tokenizer makes them),
-    ``labels`` and ``word_ids`` (for decoding; the loader drops it).
+    One dict per sentence: the tokenizer's outputs, ``labels``, and ``word_ids`` for decoding (the loader drops it).
     """
     sentences = list(sentences)
+    tag_ids, label_ids = {tag: i for i, tag in enumerate(tags)}, []
     for index, sentence in enumerate(sentences):
-        _sentence_parts(sentence, index, need_tags=True)
+        _, sentence_tags = _sentence_parts(sentence, index, need_tags=True)
+        _check_tags(sentence_tags, allowed=tags, where=f"tokenize_and_align: sentence {index}")
+        label_ids.append([tag_ids[tag] for tag in sentence_tags])
     words = _words(sentences, tokenizer, max_length, "tokenize_and_align")
-    tag_ids = {tag: i for i, tag in enumerate(tags)}
-    label_ids = []
-    for index, sentence in enumerate(sentences):
-        check_tags(sentence[1], allowed=tags, where=f"tokenize_and_align: sentence {index}")
-        label_ids.append([tag_ids[tag] for tag in sentence[1]])
     if not words:
         return []
     encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
@@ -119,13 +108,8 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
     return features
 
 
-def decode_predictions(token_label_ids, word_ids, num_words: int, *, tags: Sequence[str] = TAGS) -> list:
-    """One tag per word from one predicted label id per token: each word's first sub-token decides (lab 03).
-
-    ``token_label_ids`` may be longer than ``word_ids`` (padding). Words with
-    no token (cut off at ``max_length``, or dropped by the tokenizer) get
-    ``"O"``, so entity scoring counts any entity there as missed.
-    """
+def _decode_predictions(token_label_ids, word_ids, num_words: int, *, tags: Sequence[str] = TAGS) -> list:
+    """One tag per word from one label id per token, by its first sub-token; a word cut off gets ``"O"``."""
     predictions = _as_list(token_label_ids, "decode_predictions: token_label_ids")
     word_ids = _as_list(word_ids, "decode_predictions: word_ids")
     checks.integer(num_words, "num_words", "decode_predictions", low=0)
@@ -148,10 +132,7 @@ def decode_predictions(token_label_ids, word_ids, num_words: int, *, tags: Seque
 
 
 def model_tags(model) -> tuple:
-    """The tag of each output of a token-classification model, from its ``config.id2label`` (lab 03).
-
-    Default names (``LABEL_0``, ...) on nine outputs are read as :data:`TAGS`.
-    """
+    """The tag of each output of a token classifier, from ``config.id2label``; ``LABEL_i`` of 9 are TAGS (lab 03)."""
     config = getattr(model, "config", None)
     num_labels = getattr(config, "num_labels", None)
     id2label = getattr(config, "id2label", None) or {}
@@ -167,13 +148,7 @@ def model_tags(model) -> tuple:
 
 def predict_tags(model, tokenizer, sentences, batch_size: int = 32, device=None, *,
                  max_length: int = 128, progress: bool = True) -> list:
-    """Tag word-split sentences (or Sentences, tags ignored) with a token-classification model (lab 03).
-
-    Batches of ``batch_size`` sentences, each padded to its longest, go
-    through :func:`lablib.train.predict` (eval mode, no gradients, autocast on
-    a GPU, the mode restored); tags are decoded with :func:`decode_predictions`
-    and named by :func:`model_tags`. Returns one list of tags per sentence.
-    """
+    """Tag word-split sentences (or Sentences) with a token classifier through :func:`lablib.train.predict` (lab 03)."""
     from ..train import predict
 
     checks.integer(batch_size, "batch_size", "predict_tags")
@@ -187,6 +162,6 @@ def predict_tags(model, tokenizer, sentences, batch_size: int = 32, device=None,
     for encoding, batch_logits in zip(encodings, logits):
         predicted = batch_logits.argmax(dim=-1).tolist()
         for row in range(len(predicted)):
-            results.append(decode_predictions(predicted[row], _word_ids(encoding, row),
+            results.append(_decode_predictions(predicted[row], _word_ids(encoding, row),
                                               len(words[len(results)]), tags=id2tag))
     return results

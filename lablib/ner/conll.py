@@ -30,11 +30,8 @@ def _is_tag(tag) -> bool:
         tag[:2] in ("B-", "I-") and len(tag) > 2 and not any(c.isspace() for c in tag)))
 
 
-def check_tags(tags: Iterable[str], allowed: Sequence[str] | None = TAGS, where: str = "") -> None:
-    """Raise :class:`ConllFormatError` at the first tag not in ``allowed`` (lab 03).
-
-    With ``allowed=None`` any well-formed IOB tag passes (``O``, ``B-type``, ``I-type``).
-    """
+def _check_tags(tags: Iterable[str], allowed: Sequence[str] | None = TAGS, where: str = "") -> None:
+    """Raise :class:`ConllFormatError` at the first tag not in ``allowed``; ``None`` allows any IOB tag."""
     allowed_set = None if allowed is None else set(allowed)
     for position, tag in enumerate(tags):
         if not (_is_tag(tag) if allowed_set is None else tag in allowed_set):
@@ -61,15 +58,11 @@ def _sentence_parts(sentence, index: int, need_tags: bool):
 
 
 def tag_set(sentences: Iterable) -> tuple:
-    """The IOB2 tag set of labelled data: ``O``, then ``B-X``, ``I-X`` per type X (lab 03).
-
-    Types in CoNLL-2003's order when they are CoNLL's, else sorted by name, so
-    the same data always gives the same label ids.
-    """
+    """The IOB2 tag set of labelled data: ``O``, then ``B-X``, ``I-X`` per type X, in a fixed order (lab 03)."""
     types = set()
     for index, sentence in enumerate(sentences):
         _, tags = _sentence_parts(sentence, index, need_tags=True)
-        check_tags(tags, allowed=None, where=f"tag_set: sentence {index}")
+        _check_tags(tags, allowed=None, where=f"tag_set: sentence {index}")
         types.update(tag[2:] for tag in tags if tag != "O")
     if not types:
         raise ValueError("tag_set: no entity tags in the data (every tag is 'O')")
@@ -79,7 +72,7 @@ def tag_set(sentences: Iterable) -> tuple:
 
 def entity_types(tags: Sequence[str] = TAGS) -> tuple:
     """The entity types of a tag set, in its order (``PER, ORG, LOC, MISC`` for CoNLL's; lab 03)."""
-    check_tags(tags, allowed=None, where="entity_types")
+    _check_tags(tags, allowed=None, where="entity_types")
     return tuple(dict.fromkeys(tag[2:] for tag in tags if tag != "O"))
 
 
@@ -93,8 +86,8 @@ def _first_iob1_tag(tags: Sequence[str]) -> int | None:
     return None
 
 
-def iob1_to_iob2(tags: Sequence[str]) -> list:
-    """IOB1 tags as IOB2: an ``I-X`` that continues no X entity becomes ``B-X`` (lab 03)."""
+def _iob1_to_iob2(tags: Sequence[str]) -> list:
+    """IOB1 tags as IOB2: an ``I-X`` that continues no X entity becomes ``B-X``."""
     converted = list(tags)
     while (position := _first_iob1_tag(converted)) is not None:
         converted[position] = "B-" + converted[position][2:]
@@ -105,18 +98,15 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: S
                scheme: str = "IOB2") -> list:
     """Read a CoNLL file (``WORD ... TAG`` lines, a blank line between sentences) as Sentences (lab 03).
 
-    ``-DOCSTART-`` lines are skipped. Tags come from column ``tag_column`` and
-    must be in ``allowed_tags`` (CoNLL-2003's; ``None`` accepts any IOB tag,
-    then see :func:`tag_set`). ``scheme="IOB2"`` refuses an ``I-X`` that
-    continues no X entity (IOB1 data); ``scheme="IOB1"`` converts such files.
-    Errors name the file and the 1-based line.
+    ``-DOCSTART-`` lines are skipped; tags come from column ``tag_column`` and must be in ``allowed_tags`` (``None``:
+    any IOB tag); ``scheme="IOB1"`` converts IOB1 data, which ``"IOB2"`` refuses. Errors name the file and line.
     """
     checks.one_of(scheme, ("IOB2", "IOB1"), "scheme", "read_conll")
     path = Path(path)
     sentences, tokens, tags, lines = [], [], [], []
 
     def end_sentence():
-        converted = iob1_to_iob2(tags) if scheme == "IOB1" else tags
+        converted = _iob1_to_iob2(tags) if scheme == "IOB1" else tags
         wrong = _first_iob1_tag(converted)
         if wrong is not None:
             after = tags[wrong - 1] if wrong else "the start of the sentence"
@@ -140,11 +130,12 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: S
                 raise ConllFormatError(f"{path}:{number}: expected 'WORD ... TAG' (at least 2 columns), got {line!r}")
             tag = columns[tag_column]
             try:
-                check_tags([tag], allowed=allowed_tags)
+                _check_tags([tag], allowed=allowed_tags)
             except ConllFormatError as error:
                 detail = str(error).split("; ", 1)[1]
                 hint = "; pass allowed_tags=None to read another tag set" if allowed_tags and _is_tag(tag) else ""
-                raise ConllFormatError(f"{path}:{number}: unknown tag {tag!r} in line {line!r}; {detail}{hint}") from None
+                raise ConllFormatError(f"{path}:{number}: unknown tag {tag!r} in line {line!r}; "
+                                       f"{detail}{hint}") from None
             tokens.append(columns[0])
             tags.append(tag)
             lines.append(number)
@@ -158,7 +149,7 @@ def write_conll(path: str | os.PathLike, sentences: Iterable, *, tags: Sequence[
     lines = []
     for index, (words, sentence_tags) in enumerate(sentences):
         checks.same_length(f"sentence {index}", tokens=words, tags=sentence_tags)
-        check_tags(sentence_tags, allowed=tags, where=f"sentence {index}")
+        _check_tags(sentence_tags, allowed=tags, where=f"sentence {index}")
         for token, tag in zip(words, sentence_tags):
             if not isinstance(token, str) or not token or any(c.isspace() for c in token):
                 raise ValueError(f"sentence {index}: token {token!r} is empty or contains whitespace")

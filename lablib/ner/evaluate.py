@@ -5,15 +5,11 @@ import html
 from typing import Sequence
 
 from .. import checks
-from .conll import TAG2ID, TAGS, _sentence_parts, check_tags, entity_types
+from .conll import TAG2ID, TAGS, _check_tags, _sentence_parts, entity_types
 
 
 def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "", tags: Sequence[str] | None = None) -> tuple:
-    """Parallel lists of tag sequences (and tokens) as lists of lists, checked; and the entity types.
-
-    The tag set is ``tags`` when given; else CoNLL-2003's when the gold tags
-    are CoNLL's (so a predicted ``B-DATE`` is refused); else any IOB tag.
-    """
+    """Checked tag sequences (and tokens) as lists of lists, and the types; ``tags`` default: CoNLL's if gold is."""
     def as_sentences(value, name):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise TypeError(f"{where}: {name} must be a list of sentences (lists of tags), got {value!r:.80}")
@@ -35,8 +31,8 @@ def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "", tags: S
         tags = TAGS
     for index in range(len(true_tags)):
         checks.same_length(f"{where}: sentence {index}", **{k: v[index] for k, v in named.items()})
-        check_tags(true_tags[index], allowed=tags, where=f"{where}: true_tags sentence {index}")
-        check_tags(pred_tags[index], allowed=tags, where=f"{where}: pred_tags sentence {index}")
+        _check_tags(true_tags[index], allowed=tags, where=f"{where}: true_tags sentence {index}")
+        _check_tags(pred_tags[index], allowed=tags, where=f"{where}: pred_tags sentence {index}")
     types = entity_types(tags) if tags is not None else tuple(sorted(
         {tag[2:] for sentences in (true_tags, pred_tags) for s in sentences for tag in s if tag != "O"}))
     return true_tags, pred_tags, named.get("tokens"), types
@@ -50,13 +46,9 @@ def entity_spans(tags: list) -> list:
 
 
 def entity_scores(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
-    """Entity-level precision, recall and F1, overall (micro) and per type: the standard NER numbers (lab 03).
+    """Entity-level precision, recall and F1, overall (micro) and per type, as ``conlleval`` counts them (lab 03).
 
-    An entity is correct only when its type and both boundaries match. Read
-    as seqeval's **default** mode and ``conlleval`` do: an ``I-X`` after
-    ``O`` or another type starts an entity. Returns ``precision``,
-    ``recall``, ``f1``, ``support`` (gold entities), ``predicted``,
-    ``correct``, and a dict of the same per type; undefined ratios are 0.0.
+    Keys ``precision``, ``recall``, ``f1``, ``support`` (gold), ``predicted``, ``correct``, and each type's dict.
     """
     from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
@@ -84,11 +76,7 @@ def entity_scores(true_tags, pred_tags, *, tags: Sequence[str] | None = None) ->
 
 
 def token_accuracy(true_tags, pred_tags, include_O: bool = True, *, tags: Sequence[str] | None = None) -> float:
-    """The fraction of words tagged right: token-level, NOT the entity F1 papers report (lab 03).
-
-    This is the source articles' "97.3% F1", dominated by the easy ``O``
-    words. With ``include_O=False`` only words whose gold tag is not ``O`` count.
-    """
+    """The fraction of words (not ``O`` ones if ``include_O=False``) tagged right: NOT the entity F1 (lab 03)."""
     true_tags, pred_tags, _, _ = _check_tag_pairs(true_tags, pred_tags, where="token_accuracy", tags=tags)
     pairs = [(g, p) for gold, pred in zip(true_tags, pred_tags) for g, p in zip(gold, pred) if include_O or g != "O"]
     if not pairs:
@@ -131,14 +119,10 @@ def _sentence_errors(gold_tags: list, pred_tags: list, tokens: list, index: int)
 
 
 def entity_errors(true_tags, pred_tags, tokens, *, tags: Sequence[str] | None = None) -> list:
-    """Every entity-level mistake, one record (a dict, ready for pandas) per mistake (lab 03).
+    """Every entity-level mistake as a dict, ready for pandas (lab 03).
 
-    A gold entity without an exact match is a ``"type"`` error (same span,
-    other type), ``"boundary"`` (overlap, same type), ``"boundary+type"``
-    (overlap, other types only) or ``"missed"``; a predicted entity that
-    overlaps no gold one is ``"spurious"``. Records hold ``sentence``,
-    ``kind`` and ``gold_``/``pred_`` ``type``, ``span`` (start, end
-    exclusive) and ``text``, None for the side that does not exist.
+    ``kind`` is ``"type"``, ``"boundary"``, ``"boundary+type"``, ``"missed"`` or ``"spurious"``; a record also holds
+    ``sentence`` and ``gold_``/``pred_`` ``type``, ``span`` (end exclusive) and ``text``, None for a missing side.
     """
     true_tags, pred_tags, tokens, _ = _check_tag_pairs(true_tags, pred_tags, tokens, where="entity_errors", tags=tags)
     return [error for index, (gold, pred, words) in enumerate(zip(true_tags, pred_tags, tokens))
@@ -146,11 +130,7 @@ def entity_errors(true_tags, pred_tags, tokens, *, tags: Sequence[str] | None = 
 
 
 def type_confusion(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -> dict:
-    """``confusion[gold_type][pred_type]`` over spans matched exactly, ``"none"`` for no entity (lab 03).
-
-    The diagonal is the correct entities; row and column sums are the gold
-    and predicted counts of :func:`entity_scores`.
-    """
+    """``confusion[gold_type][pred_type]`` over exactly matching spans, ``"none"`` for no entity (lab 03)."""
     true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="type_confusion", tags=tags)
     labels = (*types, "none")
     confusion = {g: {p: 0 for p in labels} for g in labels}
@@ -163,11 +143,7 @@ def type_confusion(true_tags, pred_tags, *, tags: Sequence[str] | None = None) -
 
 
 def worst_sentences(true_tags, pred_tags, tokens, k: int = 5, *, tags: Sequence[str] | None = None) -> list:
-    """The ``k`` sentences with the most :func:`entity_errors`, worst first, ties in corpus order (lab 03).
-
-    Each is a dict with ``sentence``, ``num_errors``, ``tokens``,
-    ``true_tags``, ``pred_tags`` and its ``errors``.
-    """
+    """The ``k`` sentences with the most :func:`entity_errors`, worst first, as dicts with their tags (lab 03)."""
     checks.integer(k, "k", "worst_sentences", low=0)
     true_tags, pred_tags, tokens, _ = _check_tag_pairs(true_tags, pred_tags, tokens, where="worst_sentences", tags=tags)
     by_sentence = {}
@@ -189,7 +165,7 @@ def _highlight_html(tokens, tags) -> str:
         raise TypeError("show_entities: tokens and tags must be lists (one sentence), not strings")
     tokens, tags = list(tokens), list(tags)
     checks.same_length("show_entities", tokens=tokens, tags=tags)
-    check_tags(tags, allowed=None, where="show_entities")
+    _check_tags(tags, allowed=None, where="show_entities")
     words = [html.escape(str(token)) for token in tokens]
     for kind, start, end in reversed(entity_spans(tags)):
         label = html.escape(kind)
@@ -218,12 +194,7 @@ def show_entities(tokens, tags) -> None:
 
 
 def recall_seen_unseen(train_sentences, test_sentences, pred_tags) -> dict:
-    """Entity recall on test entities whose (type, text) occurs in training vs never does (lab 03).
-
-    A model that only memorised names does well on the seen ones only.
-    Returns ``{"seen": {"recall", "found", "total"}, "unseen": {...}}``; an
-    empty group has recall ``nan``.
-    """
+    """Recall on test entities seen in training vs unseen, ``{"seen": {"recall", "found", "total"}, ...}`` (lab 03)."""
     known = set()
     for index, sentence in enumerate(train_sentences):
         words, sentence_tags = _sentence_parts(sentence, index, need_tags=True)
