@@ -1,7 +1,9 @@
-"""A plain BERT-style encoder and a loader for real BERT weights (chapter "The Transformer from scratch", lab 02).
+"""A plain BERT-style encoder and GPT-2-style decoder, with loaders for real weights (chapters "The Transformer
+from scratch" and "Generative pretraining", labs 02 and 08).
 
-In the chapter's order; with :func:`load_hf_bert`'s weights it matches ``transformers.BertModel`` to about 1e-5
-(tests). Shapes: B batch, T length, d hidden size, h heads, d_k = d / h.
+In the chapters' order; with :func:`load_hf_bert`'s and :func:`load_hf_gpt2`'s weights they match
+``transformers.BertModel`` and ``GPT2LMHeadModel`` to about 1e-5 (tests).
+Shapes: B batch, T length, S keys (T plus cached positions), d hidden size, h heads, d_k = d / h.
 """
 from __future__ import annotations
 
@@ -61,8 +63,12 @@ class MultiHeadAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: dict | None = None):
         q, k, v = (self.split_heads(proj(x)) for proj in (self.query, self.key, self.value))
+        if cache is not None:  # the KV cache (lab 08): earlier positions' keys and values are kept, not recomputed
+            if cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
         heads, weights = attention(q, k, v, mask)  # (B, h, T, d_k), (B, h, T, T)
         batch, _, length, _ = heads.shape
         concat = heads.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_size)
@@ -70,16 +76,17 @@ class MultiHeadAttention(nn.Module):
 
 
 class _FeedForward(nn.Module):
-    """Position-wise feed-forward block: W_2 GELU(W_1 x + b_1) + b_2, d -> 4d -> d in BERT."""
+    """Position-wise feed-forward block: W_2 GELU(W_1 x + b_1) + b_2, d -> 4d -> d in BERT and GPT-2."""
 
-    def __init__(self, hidden_size: int, intermediate_size: int, dropout: float = 0.0):
+    def __init__(self, hidden_size: int, intermediate_size: int, dropout: float = 0.0, gelu: str = "none"):
         super().__init__()
         self.up = nn.Linear(hidden_size, intermediate_size)
         self.down = nn.Linear(intermediate_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
+        self.gelu = gelu  # "none": the exact (erf) GELU, as BERT; "tanh": GPT-2's approximation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.down(nn.functional.gelu(self.up(x))))  # exact (erf) GELU, as BERT
+        return self.dropout(self.down(nn.functional.gelu(self.up(x), approximate=self.gelu)))
 
 
 class EncoderLayer(nn.Module):
@@ -200,16 +207,54 @@ def _hf_names(num_layers: int) -> dict:
     return names
 
 
-def _read_checkpoint(folder: Path) -> dict:
-    """The raw tensors of a checkpoint folder."""
-    safetensors_file, torch_file = folder / "model.safetensors", folder / "pytorch_model.bin"
-    if safetensors_file.is_file():
-        from safetensors.torch import load_file
+def _checkpoint(source, config_class, model_class, prefix: str, caller: str, **kwargs):
+    """(config, state dict without ``prefix``) of a checkpoint folder, a hub name (pinned) or a model object."""
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = Path(source)
+        config = config_class.from_pretrained(str(folder))
+        if (folder / "model.safetensors").is_file():  # read directly: a missing tensor is named, not made up
+            from safetensors.torch import load_file
 
-        return load_file(str(safetensors_file))
-    if torch_file.is_file():
-        return torch.load(torch_file, map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {folder}")
+            state = load_file(str(folder / "model.safetensors"))
+        elif (folder / "pytorch_model.bin").is_file():
+            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        else:
+            raise FileNotFoundError(f"{caller}: no model.safetensors or pytorch_model.bin in {folder}")
+    elif isinstance(source, str):
+        from .models import pinned
+
+        model = model_class.from_pretrained(source, **kwargs, **pinned(source))
+        config, state = model.config, model.state_dict()
+    elif isinstance(source, nn.Module):
+        config, state = source.config, source.state_dict()
+    else:
+        raise TypeError(f"{caller}: expected a folder, a hub name or a {model_class.__name__}, "
+                        f"got {type(source).__name__}")
+    return config, {k.removeprefix(prefix): v for k, v in state.items()}
+
+
+def _copy_checked(model: nn.Module, state: dict, sources: dict) -> nn.Module:
+    """Copy ``state[name]`` through ``convert`` into each parameter, ``sources``: ours -> (name, convert)."""
+    ours = model.state_dict()
+    if set(sources) != set(ours):  # a mistake in the mapping itself, not in the checkpoint
+        raise AssertionError(f"name map and {type(model).__name__} disagree: {sorted(set(sources) ^ set(ours))}")
+    copied = {}
+    for our_name, (hf_name, convert) in sources.items():
+        if hf_name not in state:
+            raise KeyError(f"checkpoint has no tensor {hf_name!r} (needed for {our_name!r})")
+        tensor = convert(state[hf_name])
+        if tuple(tensor.shape) != tuple(ours[our_name].shape):
+            given = tuple(state[hf_name].shape)
+            gives = "" if given == tuple(tensor.shape) else f", which gives {tuple(tensor.shape)},"
+            raise ValueError(f"checkpoint tensor {hf_name!r} has shape {given}{gives} "
+                             f"expected {tuple(ours[our_name].shape)} for {our_name!r}")
+        copied[our_name] = tensor.detach().clone().to(ours[our_name].dtype)
+    model.load_state_dict(copied, strict=True)
+    return model.eval()
+
+
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
 
 
 def load_hf_bert(source) -> Encoder:
@@ -219,36 +264,141 @@ def load_hf_bert(source) -> Encoder:
     """
     from transformers import BertConfig, BertModel
 
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
-        config = BertConfig.from_pretrained(str(source))
-        state = _read_checkpoint(Path(source))
-    elif isinstance(source, str):
-        from .models import pinned
-
-        model = BertModel.from_pretrained(source, add_pooling_layer=False, **pinned(source))
-        config, state = model.config, model.state_dict()
-    elif isinstance(source, nn.Module):
-        model = getattr(source, "bert", source)
-        config, state = model.config, model.state_dict()
-    else:
-        raise TypeError(f"load_hf_bert: expected a folder, a hub name or a BertModel, got {type(source).__name__}")
-    state = {k.removeprefix("bert."): v for k, v in state.items()}
+    config, state = _checkpoint(getattr(source, "bert", source), BertConfig, BertModel, "bert.", "load_hf_bert",
+                                add_pooling_layer=False)
     encoder = Encoder(EncoderConfig.from_hf(config))
-    ours = encoder.state_dict()
-    names = _hf_names(encoder.config.num_hidden_layers)
-    if set(names) != set(ours):  # a mistake in the mapping itself, not in the checkpoint
-        raise AssertionError(f"name map and Encoder disagree: {sorted(set(names) ^ set(ours))}")
-    copied = {}
-    for our_name, hf_name in names.items():
-        if hf_name not in state:
-            raise KeyError(f"checkpoint has no tensor {hf_name!r} (needed for {our_name!r})")
-        tensor = state[hf_name]
-        if tuple(tensor.shape) != tuple(ours[our_name].shape):
-            raise ValueError(f"checkpoint tensor {hf_name!r} has shape {tuple(tensor.shape)}, "
-                             f"expected {tuple(ours[our_name].shape)} for {our_name!r}")
-        copied[our_name] = tensor.detach().clone().to(ours[our_name].dtype)
-    encoder.load_state_dict(copied, strict=True)
-    return encoder.eval()
+    return _copy_checked(encoder, state, {ours: (theirs, _same) for ours, theirs in
+                                          _hf_names(encoder.config.num_hidden_layers).items()})
+
+
+class DecoderLayer(nn.Module):
+    """One GPT-2 block (pre-LN): x = x + MHA(LN(x)); x = x + FFN(LN(x)) (chapter "Generative pretraining")."""
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float, eps: float):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.attention = MultiHeadAttention(hidden_size, num_heads, dropout)
+        # intermediate_size 0: an attention-only block, as the induction-head models of lab 08
+        self.output_norm = nn.LayerNorm(hidden_size, eps=eps) if intermediate_size else None
+        self.feed_forward = _FeedForward(hidden_size, intermediate_size, dropout, "tanh") if intermediate_size else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None):
+        attended, weights = self.attention(self.attention_norm(x), mask, cache)
+        x = x + attended
+        if self.feed_forward is not None:
+            x = x + self.feed_forward(self.output_norm(x))
+        return x, weights
+
+
+@dataclass
+class DecoderConfig:
+    """The sizes of a GPT-2-style decoder, named as Hugging Face's ``GPT2Config`` (lab 08).
+
+    ``n_inner``: the feed-forward size, ``None`` for 4 * n_embd, 0 for attention-only layers.
+    """
+
+    vocab_size: int = 50257
+    n_positions: int = 1024
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None
+    layer_norm_epsilon: float = 1e-5
+    resid_pdrop: float = 0.1
+
+    @classmethod
+    def from_hf(cls, config) -> "DecoderConfig":
+        """Take the sizes from a ``transformers.GPT2Config``; refuse what this decoder does not implement."""
+        unsupported = {"activation_function": ("gelu_new", "gelu_pytorch_tanh"), "scale_attn_weights": (True,),
+                       "scale_attn_by_inverse_layer_idx": (False,), "reorder_and_upcast_attn": (False,),
+                       "tie_word_embeddings": (True,)}
+        for name, supported in unsupported.items():
+            if getattr(config, name, supported[0]) not in supported:
+                raise ValueError(f"{name}={getattr(config, name)!r} is not supported by this decoder "
+                                 f"(it implements {supported[0]!r})")
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+class _DecoderOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, vocab_size): scores of the next token at every position
+    attentions: tuple  # n_layer tensors of (B, h, T, S)
+
+
+class Decoder(nn.Module):
+    """A GPT-2-style language model: token + position embeddings, causal pre-LN layers, tied output (lab 08)."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = config
+        inner = 4 * config.n_embd if config.n_inner is None else config.n_inner
+        self.token = nn.Embedding(config.vocab_size, config.n_embd)
+        self.position = nn.Embedding(config.n_positions, config.n_embd)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+        self.layers = nn.ModuleList(
+            DecoderLayer(config.n_embd, config.n_head, inner, config.resid_pdrop, config.layer_norm_epsilon)
+            for _ in range(config.n_layer)
+        )
+        self.final_norm = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                cache: list | None = None) -> _DecoderOutput:
+        """Next-token logits; ``cache``: a list of one dict per layer that keeps keys and values between calls."""
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
+        if cache is not None and len(cache) != len(self.layers):
+            raise ValueError(f"cache must hold one dict per layer ({len(self.layers)}), got {len(cache)}")
+        past = cache[0]["k"].shape[2] if cache and cache[0] else 0
+        length = input_ids.shape[1]
+        if past + length > self.config.n_positions:
+            raise ValueError(f"sequence length {past + length} exceeds n_positions {self.config.n_positions}")
+        x = self.dropout(self.token(input_ids) + self.position(torch.arange(past, past + length,
+                                                                             device=input_ids.device)))
+        # query t (at position past + t) sees keys 0 .. past + t
+        mask = torch.ones(length, past + length, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        if attention_mask is not None:  # 1 for real tokens, 0 for padding, over all past + length positions
+            mask = mask & padding_mask(attention_mask)
+        attentions = []
+        for i, layer in enumerate(self.layers):
+            x, weights = layer(x, mask, None if cache is None else cache[i])
+            attentions.append(weights)
+        # weight tying: the output layer is the token embedding, transposed
+        return _DecoderOutput(self.final_norm(x) @ self.token.weight.T, tuple(attentions))
+
+
+def load_hf_gpt2(source) -> Decoder:
+    """A :class:`Decoder` with the weights of a GPT-2 checkpoint folder, hub name or ``GPT2LMHeadModel`` (lab 08).
+
+    GPT-2 stores its linear layers as ``Conv1D`` with weights (in, out): they are transposed to ``nn.Linear``'s
+    (out, in), and the fused query-key-value weight ``c_attn`` is split in three.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config, state = _checkpoint(source, GPT2Config, GPT2LMHeadModel, "transformer.", "load_hf_gpt2")
+    decoder = Decoder(DecoderConfig.from_hf(config))
+    d = decoder.config.n_embd
+
+    def part(i: int, weight: bool):  # query, key or value out of c_attn
+        return (lambda t: t[:, i * d:(i + 1) * d].T) if weight else (lambda t: t[i * d:(i + 1) * d])
+
+    def transposed(t: torch.Tensor) -> torch.Tensor:
+        return t.T
+
+    sources = {"token.weight": ("wte.weight", _same), "position.weight": ("wpe.weight", _same),
+               "final_norm.weight": ("ln_f.weight", _same), "final_norm.bias": ("ln_f.bias", _same)}
+    for n in range(decoder.config.n_layer):
+        hf = f"h.{n}."
+        linear = {"attention.output": "attn.c_proj", "feed_forward.up": "mlp.c_fc", "feed_forward.down": "mlp.c_proj"}
+        norms = {"attention_norm": "ln_1", "output_norm": "ln_2"}
+        for i, name in enumerate(("query", "key", "value")):
+            sources[f"layers.{n}.attention.{name}.weight"] = (hf + "attn.c_attn.weight", part(i, weight=True))
+            sources[f"layers.{n}.attention.{name}.bias"] = (hf + "attn.c_attn.bias", part(i, weight=False))
+        for ours, theirs in linear.items():
+            sources[f"layers.{n}.{ours}.weight"] = (f"{hf}{theirs}.weight", transposed)
+            sources[f"layers.{n}.{ours}.bias"] = (f"{hf}{theirs}.bias", _same)
+        for ours, theirs in norms.items():
+            for kind in ("weight", "bias"):
+                sources[f"layers.{n}.{ours}.{kind}"] = (f"{hf}{theirs}.{kind}", _same)
+    return _copy_checked(decoder, state, sources)
 
 
 def count_parameters(module: nn.Module) -> int:

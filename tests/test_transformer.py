@@ -176,3 +176,79 @@ def test_bad_inputs_are_explained(tmp_path):
         encoder(torch.zeros(9, dtype=torch.long))
     with pytest.raises(ValueError, match="hidden_act='relu'"):
         T.EncoderConfig.from_hf(BertConfig(hidden_act="relu"))
+
+
+# The GPT-2-style decoder (chapter "Generative pretraining", lab 08)
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+
+
+def random_gpt2(hidden, layers, heads, inner, attn="eager", vocab=97, seed=0):
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=vocab, n_positions=160, n_embd=hidden, n_layer=layers, n_head=heads,
+                        n_inner=inner, attn_implementation=attn, bos_token_id=0, eos_token_id=0)
+    return GPT2LMHeadModel(config).eval()
+
+
+@pytest.mark.parametrize("hidden, layers, heads, inner, length, attn", [
+    (32, 1, 1, None, 5, "eager"), (48, 2, 4, 80, 17, "eager"), (60, 3, 5, 7, 40, "sdpa"), (96, 2, 12, None, 130, "sdpa")])
+def test_decoder_logits_equal_gpt2_with_padding(hidden, layers, heads, inner, length, attn):
+    hf = random_gpt2(hidden, layers, heads, inner, attn, seed=hidden)
+    decoder = T.load_hf_gpt2(hf)
+    ids = torch.randint(0, 97, (4, length))
+    mask = torch.ones_like(ids)
+    mask[1, length // 2:] = 0  # right padding
+    mask[2, 1:] = 0  # a single real token
+    mask[3, :length // 3] = 0  # left padding (positions still count from 0, as GPT2LMHeadModel's default)
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask).logits
+        ours = decoder(ids, mask).logits
+    real = mask.bool()  # what a padding position computes is never used, as in compare_with_hf
+    torch.testing.assert_close(ours[real], ref[real], **TOL)
+    assert T.count_parameters(decoder) == sum(p.numel() for p in hf.parameters()), "the output layer is tied"
+
+
+def test_decoder_cache_gives_the_same_logits_as_one_pass():
+    decoder = T.load_hf_gpt2(random_gpt2(32, 2, 4, None))
+    ids = torch.randint(0, 97, (2, 12))
+    cache = [{}, {}]
+    with torch.no_grad():
+        pieces = [decoder(ids[:, :5], cache=cache).logits, decoder(ids[:, 5:6], cache=cache).logits,
+                  decoder(ids[:, 6:], cache=cache).logits]
+        whole = decoder(ids).logits
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, **TOL)
+    assert cache[1]["k"].shape == (2, 4, 12, 8), "(batch, heads, positions, d_k) per layer"
+
+
+@pytest.fixture
+def gpt2_folder(tmp_path):
+    random_gpt2(32, 2, 4, None).save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_gpt2_folder_loads_and_bad_tensors_are_named(gpt2_folder):
+    decoder = T.load_hf_gpt2(gpt2_folder)
+    assert decoder.config.n_layer == 2 and not decoder.training
+    state = load_file(str(gpt2_folder / "model.safetensors"))
+    state["transformer.h.1.attn.c_attn.weight"] = torch.zeros(32, 90)
+    save_file(state, str(gpt2_folder / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"h\.1\.attn\.c_attn\.weight.*\(32, 90\).*expected \(32, 32\)"):
+        T.load_hf_gpt2(gpt2_folder)
+    del state["transformer.h.0.mlp.c_fc.bias"]
+    save_file(state, str(gpt2_folder / "model.safetensors"))
+    with pytest.raises(KeyError, match=r"h\.0\.mlp\.c_fc\.bias.*layers\.0\.feed_forward\.up\.bias"):
+        T.load_hf_gpt2(gpt2_folder)
+
+
+def test_decoder_bad_inputs_are_explained():
+    with pytest.raises(ValueError, match="activation_function='relu' is not supported"):
+        T.DecoderConfig.from_hf(GPT2Config(activation_function="relu"))
+    with pytest.raises(ValueError, match="tie_word_embeddings=False"):
+        T.DecoderConfig.from_hf(GPT2Config(tie_word_embeddings=False))
+    with pytest.raises(TypeError, match="load_hf_gpt2: expected a folder, a hub name or a GPT2LMHeadModel"):
+        T.load_hf_gpt2(3.5)
+    decoder = T.Decoder(T.DecoderConfig(vocab_size=10, n_positions=6, n_embd=8, n_layer=1, n_head=2, n_inner=0))
+    assert decoder.layers[0].feed_forward is None, "n_inner=0: attention only"
+    with pytest.raises(ValueError, match="sequence length 7 exceeds n_positions 6"):
+        decoder(torch.zeros(1, 7, dtype=torch.long))
+    with pytest.raises(ValueError, match="cache must hold one dict per layer"):
+        decoder(torch.zeros(1, 2, dtype=torch.long), cache=[{}, {}])
