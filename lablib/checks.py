@@ -8,6 +8,19 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """A wrong type of argument: both a TypeError and a ValueError, so either catches it (``book/preface.md``)."""
+
+
+def instance(value: Any, cls: type | tuple, name: str, where: str):
+    """``value`` itself, if it is an instance of ``cls`` (a class or a tuple of classes; ``book/preface.md``)."""
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        article = "an" if names[0] in "AEIOU" else "a"
+        raise ArgumentTypeError(f"{where}: {name}: expected {article} {names}, got {type(value).__name__}")
+    return value
+
+
 def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (either end may be None), bools refused (``book/preface.md``)."""
     if isinstance(value, bool) or not isinstance(value, int) or getattr(value, "ndim", 0):
@@ -16,7 +29,7 @@ def integer(value: Any, name: str, where: str, *, low: int | None = 1, high: int
                 raise TypeError
             value = int(value)
         except (TypeError, ValueError):
-            raise TypeError(f"{where}: {name} must be an integer, got {value!r}") from None
+            raise ArgumentTypeError(f"{where}: {name} must be an integer, got {value!r}") from None
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else f"in {low}..{high}")
         raise ValueError(f"{where}: {name} must be an integer {bounds}, got {value}")
@@ -31,7 +44,7 @@ def number(value: Any, name: str, where: str, *, low: float | None = None, high:
             raise TypeError
         result = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{where}: {name} must be a number, got {value!r}") from None
+        raise ArgumentTypeError(f"{where}: {name} must be a number, got {value!r}") from None
     too_low = low is not None and (result <= low if low_open else result < low)
     too_high = high is not None and (result >= high if high_open else result > high)
     if result != result or result in (float("inf"), float("-inf")) or too_low or too_high:
@@ -60,13 +73,6 @@ def same_length(where: str, **sequences) -> int:
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{where}: lengths differ: " + ", ".join(f"{n} has {k}" for n, k in lengths.items()))
     return next(iter(lengths.values()), 0)
-
-
-def seed(value: Any, where: str) -> int:
-    """``value`` if it is an int (not a bool), else a ValueError: the seed of a generated data set (labs 03-05)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where}: seed must be an int, got {value!r}")
-    return value
 
 
 def split_sizes(sizes: Mapping[str, int] | None, defaults: Mapping[str, int], where: str) -> dict:

@@ -12,17 +12,12 @@ import random
 import sys
 from typing import Any, Mapping
 
+import numpy as np
+import torch
+
 from . import checks
 
 _PROFILES = ("full", "small")
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:  # the profile must be readable before torch is importable
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def profile() -> str:
@@ -34,7 +29,7 @@ def profile() -> str:
             raise ValueError(f"LABLIB_PROFILE={raw!r} is not a known profile; expected one of 'full', 'small' "
                              "(or leave it unset to choose by hardware: 'full' with a CUDA GPU, else 'small').")
         return value
-    return "full" if _cuda_available() else "small"
+    return "full" if torch.cuda.is_available() else "small"
 
 
 def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bool = True) -> dict:
@@ -60,8 +55,6 @@ def device(prefer: str | None = None):
 
     ``prefer`` forces ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA on a machine without it is refused here.
     """
-    import torch
-
     if prefer is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(prefer, str) or prefer.split(":")[0] not in ("cpu", "cuda"):
@@ -80,18 +73,8 @@ def seed_everything(seed: int) -> int:
     """
     checks.integer(seed, "seed", "seed_everything", low=0, high=2**32 - 1)
     random.seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed)
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        torch.manual_seed(seed)  # seeds every CUDA device too
-    except ImportError:
-        pass
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
     return seed
 
 
@@ -113,18 +96,12 @@ def report() -> dict:
     """Print and return where this lab runs, so a result can be traced to what produced it (every lab, lab 00)."""
     from . import __version__
 
-    info: dict = {"profile": profile()}
-    try:
-        import torch
-
-        dev = device()
-        info.update({"device": str(dev), "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "none",
-                     "torch threads": torch.get_num_threads()})
-    except ImportError:
-        info.update({"device": "cpu (torch not installed)", "gpu": "none"})
-    info.update({"offline": is_offline(), "colab": "google.colab" in sys.modules, "python": platform.python_version()})
-    info.update({name: _version(name) for name in ("torch", "transformers", "datasets")})
-    info["lablib"] = __version__
+    dev = device()
+    info = {"profile": profile(), "device": str(dev),
+            "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "none",
+            "torch threads": torch.get_num_threads(), "offline": is_offline(),
+            "colab": "google.colab" in sys.modules, "python": platform.python_version(),
+            **{name: _version(name) for name in ("torch", "transformers", "datasets")}, "lablib": __version__}
     width = max(len(k) for k in info)
     for key, value in info.items():
         print(f"{key:<{width}} : {value}")

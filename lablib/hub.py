@@ -26,23 +26,15 @@ class _Source(NamedTuple):
         return re.fullmatch(r"[0-9a-f]{40}", self.revision) is not None
 
 
-def _source(repo_id: str, revision: str) -> _Source:
-    source = _Source(repo_id, revision)
-    if not (source.pinned or revision.startswith("refs/convert/")):
-        raise ValueError(f"hub source {repo_id!r}: revision {revision!r} is neither a commit hash "
-                         "(40 hex digits) nor the hub's parquet export 'refs/convert/parquet'")
-    return source
-
-
 #: A script-free copy kept by a datasets maintainer (pinned), then the hub's parquet export of the original.
-_CONLL_SOURCES = (_source("lhoestq/conll2003", "19edcb426bfd625c275c17b9a99b2239243f4377"),
-                  _source("eriktks/conll2003", "refs/convert/parquet"))
+_CONLL_SOURCES = (_Source("lhoestq/conll2003", "19edcb426bfd625c275c17b9a99b2239243f4377"),
+                  _Source("eriktks/conll2003", "refs/convert/parquet"))
 #: Sentences per split in the standard release (Tjong Kim Sang and De Meulder, 2003), and a local copy's files.
 _CONLL_SIZES = {"train": 14041, "validation": 3250, "test": 3453}
 _CONLL_FILES = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
 #: IMDB (Maas et al., 2011): the repository at the commit other projects pin, then its parquet export.
-_IMDB_SOURCES = (_source("stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"),
-                 _source("stanfordnlp/imdb", "refs/convert/parquet"))
+_IMDB_SOURCES = (_Source("stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"),
+                 _Source("stanfordnlp/imdb", "refs/convert/parquet"))
 _IMDB_SIZES = {"train": 25000, "test": 25000}
 
 

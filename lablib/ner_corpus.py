@@ -28,13 +28,11 @@ from __future__ import annotations
 import random
 from typing import Iterable, Mapping
 
-from . import checks as C
 from .data import templates
 from .ner import ENTITY_TYPES, Sentence
 
-_SPLITS = ("train", "validation", "test")
 _DEFAULT_SEED = 2003
-_DEFAULT_SIZES = {"train": 3000, "validation": 500, "test": 500}
+_DEFAULT_SIZES = {"train": 3000, "validation": 500, "test": 500}  # the splits, in the order they are made
 MIN_TOKENS, MAX_TOKENS = 5, 40
 
 _DATA = templates.load("ner_corpus")
@@ -129,25 +127,13 @@ def generate(seed: int = _DEFAULT_SEED, sizes: Mapping[str, int] | None = None) 
         ValueError: a seed that is not an int, an unknown split, or a negative size.
         RuntimeError: the pools cannot fill the requested sizes with new sentences.
     """
-    C.seed(seed, "generate")
-    sizes = C.split_sizes(sizes, _DEFAULT_SIZES, "generate")
-    seen = set()  # token tuples of all sentences so far; only used for membership tests
-    corpus = {}
-    for split in _SPLITS:
-        rng = templates.seeded("embedded-ner", seed, split)
-        pool = POOLS["test" if split == "test" else "train"]
-        sentences, tries = [], 0
-        while len(sentences) < sizes[split]:
-            tries += 1
-            if tries > 50 * sizes[split] + 1000:
-                raise RuntimeError(f"generate: could not make {sizes[split]} distinct {split} sentences")
-            drawn = sentence(rng, pool)
-            key = tuple(drawn.tokens)
-            if MIN_TOKENS <= len(key) <= MAX_TOKENS and key not in seen:
-                seen.add(key)
-                sentences.append(drawn)
-        corpus[split] = sentences
-    return corpus
+    def draw(rng: random.Random, split: str, _index: int) -> Sentence:
+        return sentence(rng, POOLS["test" if split == "test" else "train"])
+
+    def key(drawn: Sentence):  # a sentence too short or too long is drawn again
+        return tuple(drawn.tokens) if MIN_TOKENS <= len(drawn.tokens) <= MAX_TOKENS else None
+
+    return templates.splits("embedded-ner", seed, sizes, _DEFAULT_SIZES, draw, key)
 
 
 def entity_strings(sentences: Iterable) -> dict:

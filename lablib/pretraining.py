@@ -13,13 +13,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import checks as C
+from . import env, train
 from .data import load_corpus  # noqa: F401  (re-exported for the labs)
 from .losses import IGNORE_INDEX
-from .ner import TAGS
+from .ner import TAG2ID, TAGS
 from .pretraining_corpus import (  # noqa: F401  (re-exported for the labs)
     CORPUS_VERSION, World, corpus_file_name, generate, make_world, split_corpus,
 )
@@ -79,8 +81,7 @@ class Vocabulary:
 
 def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.15) -> tuple:
     """BERT's masking: corrupt a ``probability`` share of the words 80/10/10, ``(inputs, labels)`` (lab 05)."""
-    if not isinstance(vocab, Vocabulary):
-        raise ValueError(f"mask_tokens: vocab must be a lablib.pretraining.Vocabulary, got {type(vocab).__name__}")
+    C.instance(vocab, Vocabulary, "vocab", "mask_tokens")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"mask_tokens: input_ids must be an integer tensor, got {type(input_ids).__name__} "
                          f"{getattr(input_ids, 'dtype', '')}")
@@ -88,10 +89,9 @@ def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.
         raise ValueError(f"mask_tokens: ids must be in [0, {len(vocab) - 1}], got min {int(input_ids.min())}, "
                          f"max {int(input_ids.max())}")
     C.fraction(probability, "probability", "mask_tokens")
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        generator = torch.Generator().manual_seed(generator)
     if not isinstance(generator, torch.Generator):
-        raise ValueError(f"mask_tokens: generator must be a torch.Generator or an int seed, got {generator!r}")
+        seed = C.integer(generator, "generator (a seed, if not a torch.Generator)", "mask_tokens", low=None)
+        generator = torch.Generator().manual_seed(seed)
 
     input_ids = input_ids.long()
     shape = input_ids.shape
@@ -161,9 +161,12 @@ def tiny_config(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, *, 
                          max_position_embeddings=max_length, type_vocab_size=1, hidden_dropout_prob=0.0)
 
 
-def _init_bert_style(module: nn.Module, generator: torch.Generator) -> None:
-    """BERT's initialisation from ``generator``: weights N(0, 0.02), biases 0, LayerNorm gain 1."""
-    for sub in module.modules():
+def _built(make, seed: int, where: str):
+    """``make()``, then BERT's init from a local ``torch.Generator(seed)``; the global RNG is left as it was."""
+    generator = torch.Generator().manual_seed(C.integer(seed, "seed", where, low=None))
+    with torch.random.fork_rng(devices=[]):  # the layers' default init must not draw from the global stream
+        module = make()
+    for sub in module.modules():  # weights N(0, 0.02), biases 0, LayerNorm gain 1
         if isinstance(sub, (nn.Linear, nn.Embedding)):
             nn.init.normal_(sub.weight, std=0.02, generator=generator)
         if isinstance(sub, nn.Linear) and sub.bias is not None:
@@ -171,19 +174,7 @@ def _init_bert_style(module: nn.Module, generator: torch.Generator) -> None:
         if isinstance(sub, nn.LayerNorm):
             nn.init.ones_(sub.weight)
             nn.init.zeros_(sub.bias)
-
-
-def _built(make, seed: int, where: str):
-    """``make()``, then BERT's init from a local ``torch.Generator(seed)``; the global RNG is left as it was."""
-    generator = torch.Generator().manual_seed(C.integer(seed, "seed", where, low=None))
-    with torch.random.fork_rng(devices=[]):  # the layers' default init must not draw from the global stream
-        module = make()
-    _init_bert_style(module, generator)
     return module
-
-
-def _new_encoder(config: EncoderConfig, seed: int) -> Encoder:
-    return _built(lambda: Encoder(config), seed, "new_encoder")
 
 
 class MaskedLM(nn.Module):
@@ -191,7 +182,7 @@ class MaskedLM(nn.Module):
 
     def __init__(self, config: EncoderConfig, seed: int = 0):
         super().__init__()
-        self.encoder = _new_encoder(config, seed)
+        self.encoder = _built(lambda: Encoder(config), seed, "MaskedLM")
         self.transform = _built(lambda: nn.Linear(config.hidden_size, config.hidden_size), seed + 1, "MaskedLM")
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
@@ -220,23 +211,20 @@ class TokenTagger(nn.Module):
 
     def __init__(self, encoder: Encoder, num_labels: int = len(TAGS), dropout: float = 0.1, seed: int = 0):
         super().__init__()
-        if not isinstance(encoder, Encoder):
-            raise ValueError(f"TokenTagger: expected a lablib.transformer.Encoder, got {type(encoder).__name__}")
-        self.encoder = encoder
+        self.encoder = C.instance(encoder, Encoder, "encoder", "TokenTagger")
         self.dropout = nn.Dropout(dropout)
         self.classifier = _built(lambda: nn.Linear(encoder.config.hidden_size, num_labels), seed + 2, "TokenTagger")
 
     @classmethod
     def from_pretrained(cls, model: MaskedLM, seed: int = 0, **kwargs) -> "TokenTagger":
         """A tagger on a copy of ``model``'s encoder (``model`` itself is not changed)."""
-        if not isinstance(model, MaskedLM):
-            raise ValueError(f"from_pretrained: expected a MaskedLM, got {type(model).__name__}")
+        C.instance(model, MaskedLM, "model", "from_pretrained")
         return cls(copy.deepcopy(model.encoder).train(), seed=seed, **kwargs)
 
     @classmethod
     def from_scratch(cls, config: EncoderConfig, seed: int = 0, **kwargs) -> "TokenTagger":
         """The same tagger with a randomly initialised encoder (BERT-style init from ``seed``)."""
-        return cls(_new_encoder(config, seed), seed=seed, **kwargs)
+        return cls(_built(lambda: Encoder(config), seed, "from_scratch"), seed=seed, **kwargs)
 
     def forward(self, input_ids, attention_mask=None, labels=None, token_type_ids=None) -> Output:
         hidden = self.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
@@ -249,10 +237,7 @@ class TokenTagger(nn.Module):
 
 def non_embedding_parameters(model: nn.Module) -> int:
     """Kaplan et al.'s N: the parameters of the encoder layers, without embeddings or heads (lab 05)."""
-    encoder = getattr(model, "encoder", model)
-    if not isinstance(encoder, Encoder):
-        raise ValueError(f"non_embedding_parameters: expected a model with a lablib Encoder, "
-                         f"got {type(model).__name__}")
+    encoder = C.instance(getattr(model, "encoder", model), Encoder, "model.encoder", "non_embedding_parameters")
     return sum(p.numel() for p in encoder.layers.parameters())
 
 
@@ -261,11 +246,8 @@ def pretrain(model: MaskedLM, vocab: Vocabulary, sentences: Sequence[Sequence[st
              evaluate=None, eval_every: int | None = None, device=None, progress: bool = True,
              desc: str | None = None, leave: bool = True):
     """Masked-LM pretraining for exactly ``steps`` steps with :func:`lablib.train.train`; its History (lab 05)."""
-    from . import train
-
     where = "pretrain"
-    if not isinstance(model, MaskedLM):
-        raise ValueError(f"{where}: expected a MaskedLM, got {type(model).__name__}")
+    C.instance(model, MaskedLM, "model", where)
     C.integer(steps, "steps", where)
     C.integer(batch_size, "batch_size", where)
     if not sentences:
@@ -296,8 +278,6 @@ def masked_batches(vocab: Vocabulary, sentences: Sequence[Sequence[str]], *, bat
 
 def validation_loss(model: MaskedLM, batches: Sequence[Mapping], device=None) -> float:
     """The masked-LM loss on fixed batches: mean cross-entropy over all their masked positions (lab 05)."""
-    from .train import predict
-
     if not batches:
         raise ValueError("validation_loss: no batches")
 
@@ -305,47 +285,38 @@ def validation_loss(model: MaskedLM, batches: Sequence[Mapping], device=None) ->
         masked = (batch["labels"] != IGNORE_INDEX).sum()
         return torch.stack([m(**batch).loss.float() * masked, masked.float()])
 
-    total, count = torch.stack(predict(model, batches, device=device, amp="off", progress=False,
+    total, count = torch.stack(train.predict(model, batches, device=device, amp="off", progress=False,
                                        output=summed)).double().sum(0).tolist()
     if count == 0:
         raise ValueError("validation_loss: the batches have no masked position")
     return total / count
 
 
-@torch.no_grad()
 def fill_in(model: MaskedLM, vocab: Vocabulary, text: str, k: int = 5) -> list:
     """The ``k`` most probable words, with probabilities, for each ``[MASK]`` in ``text`` (labs 05 and 07)."""
     tokens = text.split()
     if "[MASK]" not in tokens:
         raise ValueError(f"fill_in: the text needs at least one [MASK] token (separated by spaces), got {text!r}")
-    device = next(model.parameters()).device
-    ids = torch.tensor([vocab.encode(tokens)], device=device)
-    was_training = model.training
-    model.eval()
-    logits = model(ids).logits[0]
-    model.train(was_training)
-    logits[:, :vocab.num_special] = float("-inf")  # a blank is a word, never a special token
-    answers = []
-    for position in (ids[0] == vocab.mask_id).nonzero().flatten().tolist():
-        probs = torch.softmax(logits[position], dim=-1)
-        top = probs.topk(k)
-        answers.append([(vocab.itos[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())])
-    return answers
+    ids = torch.tensor([vocab.encode(tokens)])
+    (logits,) = train.predict(model, [{"input_ids": ids}], amp="off", progress=False)
+    blanks = logits[0, ids[0] == vocab.mask_id]
+    blanks[:, :vocab.num_special] = float("-inf")  # a blank is a word, never a special token
+    top = torch.softmax(blanks, dim=-1).topk(k)
+    return [[(vocab.itos[i], p) for p, i in zip(probs, indices)]
+            for probs, indices in zip(top.values.tolist(), top.indices.tolist())]
 
 
-def _tagger_features(vocab: Vocabulary, sentences: Sequence, tags: Sequence[str] = TAGS) -> list:
+def _tagger_features(vocab: Vocabulary, sentences: Sequence) -> list:
     """NER features: ``[CLS] words [SEP]`` ids, one label per word, ``-100`` on ``[CLS]``/``[SEP]``."""
-    index = {tag: i for i, tag in enumerate(tags)}
     features = []
-    for number, (tokens, sentence_tags) in enumerate(sentences):
-        if len(tokens) != len(sentence_tags):
-            raise ValueError(f"tagger_features: sentence {number} has {len(tokens)} words "
-                             f"but {len(sentence_tags)} tags")
-        unknown = [t for t in sentence_tags if t not in index]
+    for number, (tokens, tags) in enumerate(sentences):
+        if len(tokens) != len(tags):
+            raise ValueError(f"fine_tune_tagger: sentence {number} has {len(tokens)} words but {len(tags)} tags")
+        unknown = [t for t in tags if t not in TAG2ID]
         if unknown:
-            raise ValueError(f"tagger_features: sentence {number} has tag {unknown[0]!r}; allowed: {', '.join(tags)}")
+            raise ValueError(f"fine_tune_tagger: sentence {number} has tag {unknown[0]!r}; allowed: {', '.join(TAGS)}")
         features.append({"input_ids": vocab.encode(tokens),
-                         "labels": [IGNORE_INDEX] + [index[t] for t in sentence_tags] + [IGNORE_INDEX]})
+                         "labels": [IGNORE_INDEX] + [TAG2ID[t] for t in tags] + [IGNORE_INDEX]})
     return features
 
 
@@ -353,16 +324,13 @@ def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence,
                      batch_size: int = 16, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = True,
                      desc: str | None = None, leave: bool = False):
     """Fine-tune a :class:`TokenTagger` for exactly ``steps`` steps with :func:`lablib.train.train` (labs 05 and 07)."""
-    from . import train
-
     where = "fine_tune_tagger"
-    if not isinstance(model, TokenTagger):
-        raise ValueError(f"{where}: expected a TokenTagger, got {type(model).__name__}")
+    C.instance(model, TokenTagger, "model", where)
     if not sentences:
         raise ValueError(f"{where}: sentences is empty")
     C.integer(steps, "steps", where)
-    features = _tagger_features(vocab, sentences)
     C.integer(batch_size, "batch_size", where)
+    features = _tagger_features(vocab, sentences)
     cycled = [features[i % len(features)] for i in range(steps * batch_size)]  # full batches, however few sentences
     loader = train.make_loader(cycled, PaddingCollator(vocab), batch_size, seed=seed)
     return train.train(model, loader, steps=steps, lr=lr, device=device, progress=progress, leave=leave,
@@ -372,19 +340,17 @@ def fine_tune_tagger(model: TokenTagger, vocab: Vocabulary, sentences: Sequence,
 def tagger_predictions(model: TokenTagger, vocab: Vocabulary, sentences: Sequence, batch_size: int = 256,
                        tags: Sequence[str] = TAGS) -> list:
     """One predicted tag per word of each sentence (word lists or ``(tokens, tags)`` pairs) (labs 05 and 07)."""
-    from .train import predict
-
     if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
         raise ValueError("tagger_predictions: sentences must be lists of words (or (tokens, tags) pairs), "
                          "not strings; split a text with text.split()")
     words = [list(s.tokens) if hasattr(s, "tokens") else list(s) for s in sentences]
     collator = PaddingCollator(vocab)
     C.integer(batch_size, "batch_size", "tagger_predictions")
-    chunks = [words[i:i + batch_size] for i in range(0, len(words), batch_size)]
-    logits = predict(model, [collator([{"input_ids": vocab.encode(w)} for w in chunk]) for chunk in chunks],
-                     amp="off", progress=False)
-    return [[tags[i] for i in best[row, 1:1 + len(w)].tolist()]
-            for chunk, scores in zip(chunks, logits) for best in [scores.argmax(-1)] for row, w in enumerate(chunk)]
+    batches = [collator([{"input_ids": vocab.encode(w)} for w in words[i:i + batch_size]])
+               for i in range(0, len(words), batch_size)]
+    logits = train.predict(model, batches, amp="off", progress=False)
+    best = [row for scores in logits for row in scores.argmax(-1).tolist()]  # one row of tag ids per sentence
+    return [[tags[i] for i in row[1:1 + len(w)]] for row, w in zip(best, words)]
 
 
 @dataclass
@@ -403,8 +369,6 @@ class PowerLawFit:
 
     def predict(self, n):
         """The fitted loss at ``n`` (a number or a sequence/array of numbers)."""
-        import numpy as np
-
         return self.irreducible + (self.n_c / np.asarray(n, dtype=float)) ** self.alpha
 
     def __str__(self) -> str:
@@ -415,13 +379,11 @@ class PowerLawFit:
 
 def fit_power_law(n, loss, *, irreducible: float = 0.0, confidence: float = 0.95) -> PowerLawFit:
     """Fit Kaplan et al.'s ``L(N) = (N_c / N) ** alpha`` on log-log axes with ``scipy.stats.linregress`` (lab 05)."""
-    import numpy as np
     from scipy import stats
 
     where = "fit_power_law"
     try:
-        n = np.asarray(n, dtype=float)
-        loss = np.asarray(loss, dtype=float)
+        n, loss = np.asarray(n, dtype=float), np.asarray(loss, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: n and loss must be sequences of numbers, got {n!r:.60} and {loss!r:.60}") from None
     if n.ndim != 1 or loss.ndim != 1 or len(n) != len(loss):
@@ -470,9 +432,7 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, p
     if unknown:
         raise ValueError(f"tiny_pretrained: unknown recipe entries {unknown}; known: {sorted(TINY_RECIPE)}")
     settings = {**TINY_RECIPE, **recipe}
-    from .env import device as default_device
-
-    device = torch.device(device) if device is not None else default_device()  # GPU weights differ: in the key
+    device = torch.device(device) if device is not None else env.device()  # GPU weights differ: in the key
     key = (C.integer(seed, "seed", "tiny_pretrained", low=None), str(device), os.fspath(folder or ""),
            tuple(sorted(settings.items())))
     if key not in _PRETRAINED:
@@ -484,5 +444,4 @@ def tiny_pretrained(seed: int = 0, *, folder: str | os.PathLike | None = None, p
                            lr=settings["lr"], seed=seed, progress=progress, device=device, leave=False,
                            desc=f"pretraining the course's tiny encoder (seed {seed})")
         _PRETRAINED[key] = Pretrained(model.cpu().eval(), vocab, history, time.perf_counter() - start)
-    kept = _PRETRAINED[key]
-    return Pretrained(copy.deepcopy(kept.model), kept.vocab, kept.history, kept.seconds)
+    return _PRETRAINED[key]._replace(model=copy.deepcopy(_PRETRAINED[key].model))  # a copy the lab may change

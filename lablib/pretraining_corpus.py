@@ -43,12 +43,7 @@ _FILLERS = templates.load("ner_corpus")["fillers"]  # days, roles, numbers: the 
 
 def _union(key: str) -> list:
     """One name pool of both NER pools (train first, then test), without repeats, in order."""
-    names = []
-    for split in ("train", "test"):
-        for name in ner_corpus.POOLS[split][key]:
-            if name not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(ner_corpus.POOLS["train"][key] + ner_corpus.POOLS["test"][key]))
 
 
 @dataclass(frozen=True)
@@ -85,7 +80,7 @@ class World:
 
 def make_world(seed: int = _DEFAULT_SEED) -> World:
     """Draw the facts of the corpus's world from ``seed`` (the same on every platform; lab 05)."""
-    C.seed(seed, "make_world")
+    seed = C.integer(seed, "seed", "make_world", low=None)
     rng = templates.seeded("pretraining-world", seed)
     countries = {name: (nationality, language, towns) for name, nationality, language, towns in _COUNTRIES}
     country_of_town = {town: name for name, (_n, _l, towns) in countries.items() for town in towns}
@@ -98,12 +93,11 @@ def make_world(seed: int = _DEFAULT_SEED) -> World:
         named = [town for town in towns if club.startswith(town + " ")]
         club_town[club] = named[0] if named else rng.choice(towns)
     firsts, lasts = _union("first"), _union("last")
-    people, names = [], []
+    people = []
     while len(people) < _NUM_PEOPLE:
         name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
-        if name in names:
+        if any(person.name == name for person in people):
             continue
-        names.append(name)
         country = rng.choice(homes)
         athlete = rng.randrange(5) == 0
         people.append(_Person(
@@ -169,17 +163,14 @@ def generate(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> list:
     Raises:
         ValueError: a seed that is not an int, or a size that is not an int >= 0.
     """
-    C.seed(seed, "generate")
+    seed = C.integer(seed, "seed", "generate", low=None)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"generate: size must be an int >= 0, got {size!r}")
     world = make_world(seed)
     rng = templates.seeded("pretraining-corpus", seed)
     sentences = []
     while len(sentences) < size:
-        if rng.randrange(2) == 0:
-            tokens = _fact_sentence(rng, world)
-        else:
-            tokens = list(ner_corpus.sentence(rng, world.pools).tokens)
+        tokens = _fact_sentence(rng, world) if rng.randrange(2) == 0 else ner_corpus.sentence(rng, world.pools).tokens
         if ner_corpus.MIN_TOKENS <= len(tokens) <= ner_corpus.MAX_TOKENS:
             sentences.append(tokens)
     return sentences
@@ -196,6 +187,5 @@ def split_corpus(sentences: Sequence, validation: int = _VALIDATION_SIZE) -> tup
     Raises:
         ValueError: ``validation`` is not an int in ``[1, len(sentences) - 1]``.
     """
-    if isinstance(validation, bool) or not isinstance(validation, int) or not 0 < validation < len(sentences):
-        raise ValueError(f"split_corpus: validation must be an int in [1, {len(sentences) - 1}], got {validation!r}")
+    validation = C.integer(validation, "validation", "split_corpus", high=len(sentences) - 1)
     return list(sentences[:-validation]), list(sentences[-validation:])

@@ -38,7 +38,6 @@ from typing import Mapping
 from . import checks as C
 from .data import templates
 
-_SPLITS = ("train", "validation", "test")
 _DEFAULT_SEED = 2019
 _DEFAULT_SIZES = {"train": 1500, "validation": 500, "test": 1000}
 LABELS = ("negative", "positive")
@@ -121,25 +120,9 @@ def generate(seed: int = _DEFAULT_SEED, sizes: Mapping[str, int] | None = None) 
         ValueError: a seed that is not an int, an unknown split, or a negative size.
         RuntimeError: the frames cannot fill the requested sizes with distinct reviews.
     """
-    C.seed(seed, "generate")
-    sizes = C.split_sizes(sizes, _DEFAULT_SIZES, "generate")
-    seen_texts = set()
-    corpus = {}
-    for split in _SPLITS:
-        rng = templates.seeded("embedded-reviews", seed, split)
+    def draw(rng: random.Random, split: str, i: int) -> Review:
         side = "test" if split == "test" else "train"
-        reviews, tries = [], 0
-        for i in range(sizes[split]):
-            label, phenomenon = i % 2, PHENOMENA[(i // 2) % len(PHENOMENA)]
-            sentiment_side = "test" if side == "test" and (i // 10) % 2 == 1 else "train"
-            while True:
-                tries += 1
-                if tries > 50 * sizes[split] + 1000:
-                    raise RuntimeError(f"generate: could not make {sizes[split]} distinct {split} reviews")
-                review = _review(rng, side, sentiment_side, phenomenon, label)
-                if review.text not in seen_texts:
-                    break
-            seen_texts.add(review.text)
-            reviews.append(review)
-        corpus[split] = reviews
-    return corpus
+        sentiment_side = "test" if side == "test" and (i // 10) % 2 == 1 else "train"
+        return _review(rng, side, sentiment_side, PHENOMENA[(i // 2) % len(PHENOMENA)], label=i % 2)
+
+    return templates.splits("embedded-reviews", seed, sizes, _DEFAULT_SIZES, draw, key=lambda r: r.text)

@@ -245,7 +245,7 @@ def _copy_checked(model: nn.Module, state: dict, sources: dict) -> nn.Module:
         tensor = convert(state[hf_name])
         if tuple(tensor.shape) != tuple(ours[our_name].shape):
             given = tuple(state[hf_name].shape)
-            gives = "" if given == tuple(tensor.shape) else f", which gives {tuple(tensor.shape)},"
+            gives = "," if given == tuple(tensor.shape) else f", which gives {tuple(tensor.shape)},"
             raise ValueError(f"checkpoint tensor {hf_name!r} has shape {given}{gives} "
                              f"expected {tuple(ours[our_name].shape)} for {our_name!r}")
         copied[our_name] = tensor.detach().clone().to(ours[our_name].dtype)
@@ -339,6 +339,11 @@ class Decoder(nn.Module):
             for _ in range(config.n_layer)
         )
         self.final_norm = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        for module in self.modules():  # GPT-2's initialisation: N(0, 0.02) weights, zero biases
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 cache: list | None = None) -> _DecoderOutput:

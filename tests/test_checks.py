@@ -1,6 +1,7 @@
 """lablib.checks: the argument checks every module shares, one wording for each kind of mistake."""
 import numpy as np
 import pytest
+import torch
 
 from lablib import checks
 
@@ -47,12 +48,24 @@ def test_one_of_and_same_length():
         checks.same_length("f", tokens=[1, 2], tags=[1])
 
 
+def test_instance_names_the_argument_and_both_types():
+    model = torch.nn.Linear(1, 1)
+    assert checks.instance(model, torch.nn.Module, "model", "f") is model
+    assert checks.instance(3, (str, int), "x", "f") == 3
+    with pytest.raises(checks.ArgumentTypeError, match=r"^f: model: expected an Embedding, got Linear$"):
+        checks.instance(model, torch.nn.Embedding, "model", "f")
+    with pytest.raises(TypeError, match=r"^f: x: expected a str or int, got NoneType$"):
+        checks.instance(None, (str, int), "x", "f")
+    with pytest.raises(ValueError, match="expected a str"):  # an ArgumentTypeError is a ValueError too
+        checks.instance(None, str, "x", "f")
+
+
 def test_seed_and_split_sizes_name_the_bad_value():
-    """The checks of the generated data sets' seeds and split sizes (labs 03-05)."""
-    assert checks.seed(3, "f") == 3
-    for bad in ("3", True, 2.0):
-        with pytest.raises(ValueError, match=r"f: seed must be an int, got"):
-            checks.seed(bad, "f")
+    """The checks of the generated data sets' seeds (integer with low=None) and split sizes (labs 03-05)."""
+    assert checks.integer(-3, "seed", "f", low=None) == -3
+    for bad in ("3", True, 2.5):
+        with pytest.raises(ValueError, match=r"f: seed must be an int(eger)?, got"):
+            checks.integer(bad, "seed", "f", low=None)
     assert checks.split_sizes({"b": 0}, {"a": 1, "b": 2}, "f") == {"a": 1, "b": 0}
     assert checks.split_sizes(None, {"a": 1}, "f") == {"a": 1}
     with pytest.raises(ValueError, match=r"unknown split 'c'; allowed: a, b"):

@@ -30,7 +30,7 @@ def test_unknown_profile_names_value_and_allowed_ones(monkeypatch, value):
 @pytest.mark.parametrize("cuda, expected", [(True, "full"), (False, "small")])
 def test_profile_follows_hardware_when_unset(monkeypatch, cuda, expected):
     monkeypatch.delenv("LABLIB_PROFILE", raising=False)
-    monkeypatch.setattr(env, "_cuda_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert env.profile() == expected
     monkeypatch.setenv("LABLIB_PROFILE", "")  # empty counts as unset
     assert env.profile() == expected

@@ -6,7 +6,7 @@ import pytest
 
 from lablib import data, reviews
 
-SPLITS = reviews._SPLITS
+SPLITS = tuple(reviews._DEFAULT_SIZES)
 
 
 @pytest.fixture(scope="module")

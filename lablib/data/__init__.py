@@ -4,18 +4,16 @@ The preface ("Data, checksums and offline use") explains it. Each file a lab rea
 here with its sha256: the splits of the embedded NER set (:mod:`lablib.ner_corpus`) and review set
 (:mod:`lablib.reviews`), and the pretraining corpus (:mod:`lablib.pretraining_corpus`); the ``full`` profile's
 hub data sets come through :mod:`lablib.hub`. A file is generated the first time and verified *every* time,
-after a fresh generation as on a cache hit (d2l's ``DATA_HUB`` checks only cached files). It is written to a
-temporary file of its own, verified, made readable by everyone (0644), then moved into place with one
-``os.replace``: kernels sharing a cache never see a half-written file. A mismatch deletes nothing (a fresh
-file that fails is kept as ``<name>.rejected``). If a generator's output changes, bump its version (part of
-the file names) and update its checksums below.
+fresh or cached. It is written to a temporary file of its own, verified, made readable by everyone (0644) and
+moved into place with one ``os.replace``: kernels sharing a cache never see half a file. A mismatch deletes
+nothing (a fresh file that fails is kept as ``<name>.rejected``). If a generator's output changes, bump its
+version (part of the file names) and update its checksums below.
 """
 from __future__ import annotations
 
 import csv
 import functools
 import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -50,13 +48,7 @@ def _check_sha256_text(sha256: str, where: str) -> str:
 def _register(name: str, sha256: str, *, generate: Callable[[Path], object], description: str = "",
               replace: bool = False) -> _DataFile:
     """Add a file to the registry; a name registered differently before needs ``replace=True``."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"register: name {name!r} must be a plain file name (no '/', not hidden)")
-    digest = _check_sha256_text(sha256, f"register({name!r})")
-    if not callable(generate):
-        raise ValueError(f"register({name!r}): generate must be a function that writes the file "
-                         f"to the path it is given, got {generate!r}")
-    entry = _DataFile(name, digest, generate, description)
+    entry = _DataFile(name, _check_sha256_text(sha256, f"register({name!r})"), generate, description)
     old = _REGISTRY.get(name)
     if old is not None and old != entry and not replace:
         raise ValueError(f"register({name!r}): already registered with sha256 {old.sha256[:12]}...; "
@@ -159,12 +151,9 @@ _NER_FILES = _register_splits("embedded-ner", _NER_VERSION, "conll", _NER_SHA256
 def embedded_ner(split: str, *, folder: str | os.PathLike | None = None) -> list:
     """One split of the embedded NER set (:mod:`lablib.ner_corpus`) as Sentences (labs 03, 05 and 07).
 
-    The CoNLL file is generated into the cache (:func:`cache_dir`, or ``folder``) the first time and its
-    sha256 checked on every call.
-
     Raises:
         ValueError: ``split`` is not one of ``train``, ``validation``, ``test``.
-        ChecksumError: the generated or cached file differs from the registered data set.
+        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one.
     """
     return _load_split(_NER_FILES, split, folder, read_conll, "embedded_ner")
 
@@ -180,11 +169,10 @@ _REVIEW_COLUMNS = ("label", "phenomenon", "words", "frame", "text")
 
 
 def _write_reviews(path: str | os.PathLike, items) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(_REVIEW_COLUMNS)
-    writer.writerows([r.label, r.phenomenon, r.words, r.frame, r.text] for r in items)
-    Path(path).write_bytes(buffer.getvalue().encode("utf-8"))
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(_REVIEW_COLUMNS)
+        writer.writerows([r.label, r.phenomenon, r.words, r.frame, r.text] for r in items)
 
 
 def _read_reviews(path: str | os.PathLike) -> list:
@@ -220,11 +208,9 @@ _REVIEW_FILES = _register_splits("embedded-reviews", _REVIEWS_VERSION, "tsv", _R
 def embedded_reviews(split: str, *, folder: str | os.PathLike | None = None) -> list:
     """One split of the embedded review set (:mod:`lablib.reviews`) as :class:`lablib.reviews.Review` (lab 04).
 
-    The file is generated into the cache the first time and its sha256 checked on every call.
-
     Raises:
         ValueError: ``split`` is not one of ``train``, ``validation``, ``test``.
-        ChecksumError: the generated or cached file differs from the registered data set.
+        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one.
     """
     return _load_split(_REVIEW_FILES, split, folder, _read_reviews, "embedded_reviews")
 
@@ -258,11 +244,8 @@ _register(pretraining_corpus.corpus_file_name(), _CORPUS_SHA256,
 def load_corpus(*, folder: str | os.PathLike | None = None) -> list:
     """The pretraining corpus of lab 05 (:mod:`lablib.pretraining_corpus`), as lists of word tokens.
 
-    The file (:func:`lablib.pretraining_corpus.corpus_file_name`) is generated into the cache
-    (:func:`cache_dir`, or ``folder``) the first time and its sha256 checked on every call, so a changed
-    generator or a corrupted file fails loudly instead of silently changing what the lab measures.
-
     Raises:
-        ChecksumError: the generated or cached file differs from the registered corpus.
+        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one:
+            a changed generator or a corrupted file fails loudly instead of silently changing what the lab measures.
     """
     return _read_corpus(_fetch(pretraining_corpus.corpus_file_name(), folder=folder))

@@ -19,6 +19,8 @@ import re
 from importlib import resources
 from typing import Any, Callable, Mapping
 
+from .. import checks
+
 _SLOT = re.compile(r"\{([^{}|]+)((?:\|[a-z]+)*)\}")
 _MODIFIERS = {"a": lambda word: f"{'an' if word[0].lower() in 'aeiou' else 'a'} {word}", "cap": str.capitalize}
 
@@ -68,3 +70,29 @@ def draw(rng: random.Random, slot: str, vocabulary: Mapping[str, Any]) -> str:
     if isinstance(entry, Mapping):
         return str(rng.randrange(entry["from"], entry["below"]))
     return rng.choice(entry)
+
+
+def splits(name: str, seed: int, sizes: Mapping[str, int] | None, defaults: Mapping[str, int],
+           draw: Callable[[random.Random, str, int], Any], key: Callable[[Any], Any]) -> dict:
+    """``{split: [item, ...]}``, ``sizes[split]`` distinct items each: the generated sets of labs 03 and 04.
+
+    Item ``i`` of a split is ``draw(rng, split, i)``, ``rng`` being the split's ``seeded(name, seed, split)``; an
+    item whose ``key`` is None, or the key of an earlier item of any split, is drawn again. A bad seed, split or
+    size is a ValueError, a split that the draws cannot fill a RuntimeError.
+    """
+    seed = checks.integer(seed, "seed", "generate", low=None)
+    seen, corpus = set(), {}
+    for split, size in checks.split_sizes(sizes, defaults, "generate").items():
+        rng = seeded(name, seed, split)
+        items, tries = [], 0
+        while len(items) < size:
+            tries += 1
+            if tries > 50 * size + 1000:
+                raise RuntimeError(f"generate: could not make {size} distinct {split} items of {name}")
+            item = draw(rng, split, len(items))
+            identity = key(item)
+            if identity is not None and identity not in seen:
+                seen.add(identity)
+                items.append(item)
+        corpus[split] = items
+    return corpus
