@@ -46,10 +46,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 6
                          total=-(-len(texts) // batch_size))
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    probabilities = torch.cat(logits).softmax(-1).numpy()
-    result = np.empty_like(probabilities)
-    result[np.asarray(order)] = probabilities
-    return result
+    return torch.cat(logits).softmax(-1).numpy()[np.argsort(order)]  # back in input order
 
 
 def accuracy_by_group(groups: Sequence, y_true: Sequence[int], y_pred: Sequence[int]) -> "OrderedDict":

@@ -44,10 +44,9 @@ def _modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def modular_addition_split(p: int, train_fraction: float, seed: int) -> ModularSplit:
     """Split the whole ``p x p`` table of ``a + b mod p`` into train and test pairs (lab 06)."""
-    _modulus(p)
+    x, y = _modular_addition_table(p)
     fraction = C.fraction(train_fraction, "train_fraction", "modular_addition_split")
     C.integer(seed, "seed", "modular_addition_split", low=0)
-    x, y = _modular_addition_table(p)
     n_train = round(fraction * p * p)
     if not 0 < n_train < p * p:
         raise ValueError(f"train_fraction={train_fraction} of p*p={p * p} pairs gives {n_train} training pairs; "
@@ -195,9 +194,7 @@ def weight_norm(model: nn.Module) -> float:
 
 def _logged_steps(steps: int, every: int, per_decade: int = 12) -> list[int]:
     """0, ``steps``, multiples of ``every`` and about ``per_decade`` log-spaced steps per decade."""
-    C.integer(steps, "steps", "logged_steps")
-    C.integer(every, "every", "logged_steps")
-    C.integer(per_decade, "per_decade", "logged_steps")
+    C.integer(steps, "steps", "logged_steps")  # ``every`` is checked by the caller
     chosen = {0, steps, *range(every, steps + 1, every)}
     for k in range(int(per_decade * math.log10(steps)) + 1):
         chosen.add(min(steps, round(10 ** (k / per_decade))))
@@ -215,6 +212,7 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
     """Full-batch AdamW on all training pairs with :func:`lablib.train.train`; return the history (lab 06)."""
     where = "train_grokking"
     C.integer(steps, "steps", where)
+    C.integer(log_every, "log_every", where)
     C.number(weight_decay, "weight_decay", where, low=0)
     if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
         raise ValueError(f"{where}: betas must be two numbers in [0, 1), got {betas!r}")
@@ -247,7 +245,7 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
     trained = train.train(model, [{"x": data["train"][0], "y": data["train"][1]}], steps=steps, optimizer=optimizer,
                           schedule="constant", warmup_steps=warmup_steps, max_grad_norm=None, device=device,
                           amp="off", loss_fn=_cross_entropy, evaluate=evaluate, eval_every=list(logged),
-                          stop_when=stop_when and (lambda _: stop_when(history)), log_every=max(1, log_every),
+                          stop_when=stop_when and (lambda _: stop_when(history)), log_every=log_every,
                           progress=progress, leave=leave, desc=desc)
     history["seconds"] = trained.total_seconds
     return history
@@ -274,8 +272,7 @@ def train_digit_adder(model: nn.Module, inputs: torch.Tensor, answers: torch.Ten
                       batch_size: int = 256, lr: float = 3e-3, seed: int = 0, device=None, progress: bool = True,
                       desc: str | None = None, leave: bool = False) -> list[float]:
     """Adam on random minibatches with :func:`lablib.train.train`, linear decay to 0; each step's loss (lab 06)."""
-    where = "train_digit_adder"
-    C.integer(steps, "steps", where)
+    where = "train_digit_adder"  # steps are checked by train.train
     C.integer(batch_size, "batch_size", where)
     C.integer(seed, "seed", where, low=0)
     if inputs.shape[0] != answers.shape[0] or inputs.shape[0] == 0:

@@ -8,7 +8,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from . import checks as C
-from .ner import TAGS, ConllFormatError, entity_spans
+from .ner import TAGS, entity_spans
+from .ner.conll import _check_tags
 
 #: The tags of a person's words: a planted defect makes a tagger miss them (lab 07).
 PERSON_TAGS = ("B-PER", "I-PER")
@@ -23,12 +24,6 @@ class Entity(NamedTuple):
     type: str
 
 
-def _check_tags(tags, where: str) -> None:
-    for position, tag in enumerate(tags):
-        if tag not in TAGS:
-            raise ConllFormatError(f"{where}: unknown tag {tag!r} at position {position}; allowed: {', '.join(TAGS)}")
-
-
 def _parts(sentence, index: int, where: str) -> tuple:
     """``(tokens, tags)`` of a :class:`lablib.ner.Sentence` or a ``(tokens, tags)`` pair."""
     try:
@@ -40,7 +35,7 @@ def _parts(sentence, index: int, where: str) -> tuple:
     tokens, tags = list(tokens), list(tags)
     if len(tokens) != len(tags):
         raise ValueError(f"{where}: sentence {index} has {len(tokens)} words but {len(tags)} tags")
-    _check_tags(tags, f"{where}: sentence {index}")
+    _check_tags(tags, where=f"{where}: sentence {index}")
     return tokens, tags
 
 
@@ -86,7 +81,7 @@ def entity_failures(items: Sequence[Entity], predicted_tags: Sequence) -> np.nda
             if isinstance(tags, str):
                 raise ValueError(f"entity_failures: predicted_tags[{item.sentence}] is a string; "
                                  "expected a list of tags")
-            _check_tags(tags, f"entity_failures: predicted_tags[{item.sentence}]")
+            _check_tags(tags, where=f"entity_failures: predicted_tags[{item.sentence}]")
             found[item.sentence] = (len(tags), set(entity_spans(list(tags))))
         length, predicted = found[item.sentence]
         if item.end > length:

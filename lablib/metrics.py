@@ -6,6 +6,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from . import checks as C
+
 _MIN_ITEMS_FAILURES = 2  # rates from one item are 0 or 1
 _MIN_ITEMS_CKA = 3  # with 2 items any two non-constant representations have CKA 1
 
@@ -157,9 +159,7 @@ def failure_matrix(predictions: Sequence[Any], labels: Any) -> np.ndarray:
     columns = []
     for j, p in enumerate(predictions):
         p = _check_vector(p, f"predictions[{j}]")
-        if p.shape[0] != labels.shape[0]:
-            raise ValueError(f"predictions[{j}] has {p.shape[0]} items but labels has {labels.shape[0]}; "
-                             "every model must be scored on the same items")
+        _check_same_items(p, labels, (f"predictions[{j}]", "labels"))
         columns.append(p != labels)
     return _check_failures(np.stack(columns, axis=1))
 
@@ -212,8 +212,7 @@ def homogenization_ratio(failures: Any, kind: str = "pairwise") -> float:
 def cohen_kappa(a: Any, b: Any) -> float:
     """Cohen's kappa between two binary failure indicators (``book/homogenization.md``)."""
     a_vec, b_vec = _check_vector(a, "a"), _check_vector(b, "b")
-    if a_vec.shape[0] != b_vec.shape[0]:
-        raise ValueError(f"a has {a_vec.shape[0]} items but b has {b_vec.shape[0]}; both must cover the same items")
+    _check_same_items(a_vec, b_vec, ("a", "b"))
     if a_vec.shape[0] < _MIN_ITEMS_FAILURES:
         raise ValueError(f"a and b have {a_vec.shape[0]} item(s); at least {_MIN_ITEMS_FAILURES} are needed")
     return _kappa_of_indicators(_as_indicators(a_vec, "a"), _as_indicators(b_vec, "b"))
@@ -242,8 +241,7 @@ def kappa_matrix(failures: Any) -> np.ndarray:
 
 def mean_pairwise_kappa(failures: Any) -> float:
     """The mean of Cohen's kappa over the ``k(k-1)/2`` pairs of models (``book/homogenization.md``)."""
-    matrix = kappa_matrix(failures)
-    return float(matrix[np.triu_indices_from(matrix, k=1)].mean())
+    return mean_offdiagonal(kappa_matrix(failures))
 
 
 def mean_offdiagonal(matrix: Any) -> float:
@@ -271,19 +269,14 @@ def bootstrap(statistic: Callable[..., Any], *data: Any, n_resamples: int = 1000
         raise ValueError(f"statistic must be a function of the data arrays, got {type(statistic).__name__}")
     if not data:
         raise ValueError("bootstrap needs at least one data array to resample")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
-    if not (isinstance(confidence, (float, int)) and 0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
-    if on_undefined not in ("raise", "skip"):
-        raise ValueError(f"on_undefined={on_undefined!r}: expected 'raise' or 'skip'")
+    C.integer(n_resamples, "n_resamples", "bootstrap")
+    confidence = C.fraction(confidence, "confidence (e.g. 0.95)", "bootstrap")
+    C.one_of(on_undefined, ("raise", "skip"), "on_undefined", "bootstrap")
     arrays = [_to_numpy(d, f"data[{i}]") for i, d in enumerate(data)]
     for i, a in enumerate(arrays):
         if a.ndim == 0:
             raise ValueError(f"data[{i}] is a scalar; bootstrap resamples the items along axis 0")
-        if a.shape[0] != arrays[0].shape[0]:
-            raise ValueError(f"data[0] has {arrays[0].shape[0]} items but data[{i}] has {a.shape[0]}; "
-                             "every array must have one row per item")
+        _check_same_items(arrays[0], a, ("data[0]", f"data[{i}]"))
     n = arrays[0].shape[0]
     if n < 2:
         raise ValueError(f"bootstrap needs at least 2 items to resample, got {n}")

@@ -1,9 +1,9 @@
-"""The course's one training loop and its inference (lab 03, "The training loop"; labs 04-07); batches: lablib.batches."""
+"""The course's training loop and its inference (lab 03, "The training loop"; labs 04-07); batches: lablib.batches."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 
@@ -15,15 +15,27 @@ def _device(device) -> torch.device:
     return torch.device(device) if device is not None else env.device()
 
 
-def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list:
-    """AdamW groups: weight decay on matrices, none on biases and LayerNorm gains, as BERT did."""
-    decay, no_decay = [], []
+def _parameter_groups(model: torch.nn.Module, weight_decay: float, head_lr: float | None = None) -> list:
+    """AdamW groups: weight decay on matrices, none on biases and LayerNorm gains, as BERT did; with ``head_lr``,
+    the parameters outside ``model.base_model`` (a new head) learn at that rate."""
+    body = {id(p) for p in model.base_model.parameters()} if head_lr is not None else None
+    groups = {}  # (in the head, decayed) -> parameters
     for parameter in model.parameters():
         if parameter.requires_grad:
-            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
-    if not decay and not no_decay:
-        raise ValueError("parameter_groups: the model has no trainable parameters (all requires_grad=False)")
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            in_head = body is not None and id(parameter) not in body
+            groups.setdefault((in_head, parameter.ndim >= 2), []).append(parameter)
+    if not groups:
+        raise ValueError("model has no trainable parameters (all requires_grad=False); nothing to optimize")
+    return [{"params": groups[in_head, decay], "weight_decay": weight_decay if decay else 0.0,
+             **({"lr": head_lr} if in_head else {})}
+            for in_head in (False, True) for decay in (True, False) if (in_head, decay) in groups]
+
+
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float, *, betas: tuple = (0.9, 0.999),
+           head_lr: float | None = None) -> torch.optim.AdamW:
+    """AdamW on :func:`_parameter_groups`; fused (one kernel for the whole update, about 5x faster on CPU) if it can."""
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters())
+    return torch.optim.AdamW(_parameter_groups(model, weight_decay, head_lr), lr=lr, betas=betas, fused=fused)
 
 
 def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str = "linear") -> float:
@@ -35,8 +47,7 @@ def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str 
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-@dataclass
-class _Evaluation:
+class _Evaluation(NamedTuple):
     """One call of the ``evaluate`` callback: after which step, how long it took, what it returned."""
 
     step: int
@@ -142,18 +153,16 @@ def _default_loss(model, batch):
 
 
 def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, steps: int | None = None,
-          seconds: float | None = None, lr: float | None = None, weight_decay: float = 0.01, betas: tuple = (0.9, 0.999),
-          optimizer: torch.optim.Optimizer | None = None, schedule: str = "linear", warmup_ratio: float = 0.1,
-          warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None,
+          seconds: float | None = None, lr: float | None = None, weight_decay: float = 0.01,
+          betas: tuple = (0.9, 0.999), optimizer: torch.optim.Optimizer | None = None, schedule: str = "linear",
+          warmup_ratio: float = 0.1, warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None,
           amp: str | bool = "auto", loss_fn: Callable | None = None,
           evaluate: Callable[[torch.nn.Module], Mapping] | None = None, eval_every: int | Iterable[int] | None = None,
           stop_when: Callable[["History"], bool] | None = None, log_every: int = 10, progress: bool = True,
           desc: str = "training", leave: bool = True, max_seconds: float | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``, ``steps`` steps or ``seconds``; a History (lab 03).
 
-    With ``seconds`` the loader is passed over again and again until that much training time (evaluation
-    excluded) is spent, and the schedule runs on time: ``warmup_steps`` of warm-up, then a linear decay
-    with the time left, which reaches zero when the budget ends.
+    With ``seconds`` it trains until that much time is spent; after warm-up the rate decays to zero with the time left.
     """
     from tqdm.auto import tqdm
 
@@ -202,9 +211,8 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
     device = _device(device)
     autocast_dtype = _amp_dtype(amp, device)
     model.to(device)
-    if optimizer is None:  # fused: one kernel for the whole update, about 5x faster than the loop on CPU
-        fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in model.parameters())
-        optimizer = torch.optim.AdamW(_parameter_groups(model, weight_decay), lr=lr, betas=betas, fused=fused)
+    if optimizer is None:
+        optimizer = _adamw(model, lr, weight_decay, betas=betas)
     amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype]
     history = History(device=str(device), amp=amp_name)
     clock = {"start": time.perf_counter(), "warm": 0.0}  # start of the running stretch of training; end of warm-up
@@ -240,6 +248,11 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
             history.loss += torch.stack(losses).float().tolist()
             history.lr += lrs
             pending.clear()
+
+    def pause():  # end a stretch of training: copy the losses, wait for the GPU, add up the time
+        flush()
+        sync()
+        history.train_seconds += time.perf_counter() - clock["start"]
 
     def run_evaluation() -> bool:  # True: stop training
         if evaluate is None:
@@ -296,18 +309,14 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
                     bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
                 out_of_time = max_seconds is not None and elapsed >= max_seconds
                 if due(step) or out_of_time:
-                    flush()
-                    sync()
-                    history.train_seconds += time.perf_counter() - clock["start"]
+                    pause()
                     stopped = run_evaluation()
                     stop = stopped or out_of_time
                     clock["start"] = time.perf_counter()
                 if stop or step == total:
                     break
             epoch += 1
-            flush()
-            sync()
-            history.train_seconds += time.perf_counter() - clock["start"]
+            pause()
             if seen == 0:
                 raise ValueError(f"{where}: train_loader gave no batch in pass {epoch} after {step} steps "
                                  "(a one-shot iterator? pass a list or a DataLoader)")
@@ -336,8 +345,7 @@ def smooth(values: Sequence[float], window: int) -> list:
 
 def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = None, window: int | None = None):
     """The training loss per step (raw and smoothed) and the evaluations on a second axis (lab 03)."""
-    if not isinstance(history, History):
-        raise ValueError(f"plot_history: expected a lablib.train.History, got {type(history).__name__}")
+    C.instance(history, History, "history", "plot_history")
     if ax is None:
         _fig, ax = plot.figure()
     if history.loss:
@@ -382,10 +390,8 @@ def trainer_arguments(*, epochs: int, batch_size: int, lr: float, warmup_steps: 
     on_gpu = device.type == "cuda"
     bf16 = on_gpu and _fast_half_dtype(device) == torch.bfloat16
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
-    grouping = {}
-    if group_by_length:
-        grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in known
-                    else {"group_by_length": True})
+    grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in known
+                else {"group_by_length": True}) if group_by_length else {}
     settings = dict(output_dir=output_dir or tempfile.mkdtemp(prefix="lablib-trainer-"), num_train_epochs=epochs,
                     per_device_train_batch_size=batch_size, per_device_eval_batch_size=64, learning_rate=lr,
                     weight_decay=0.01, lr_scheduler_type="linear", warmup_steps=warmup_steps, save_strategy="no",

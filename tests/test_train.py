@@ -83,17 +83,17 @@ def test_length_grouped_batches_are_deterministic_per_seed():
     assert random.getstate() == state, "must not touch the global random state"
 
 
+# The batch arguments are checked once, by make_loader; the lengths come from the features themselves.
 @pytest.mark.parametrize("kwargs, message", [
-    ({"lengths": [3, 4], "batch_size": 0}, "batch_size must be an integer"),
-    ({"lengths": [3, 4], "batch_size": 2.5}, "batch_size must be an integer"),
-    ({"lengths": [], "batch_size": 4}, "lengths is empty"),
-    ({"lengths": [3, -1], "batch_size": 4}, "lengths must be >= 0"),
-    ({"lengths": [3, 1.5], "batch_size": 4}, "sequence of ints"),
-    ({"lengths": [3, 4], "batch_size": 4, "mega_batch_factor": 0}, "mega_batch_factor"),
+    ({"features": [{"input_ids": [3, 4]}], "batch_size": 0}, "batch_size must be an integer"),
+    ({"features": [{"input_ids": [3, 4]}], "batch_size": 2.5}, "batch_size must be an integer"),
+    ({"features": [], "batch_size": 4}, "features is empty"),
+    ({"features": [{"input_ids": [3]}, [3, 4]], "batch_size": 4}, r"features\[1\] must be a mapping"),
+    ({"features": [{"input_ids": [3, 4]}], "batch_size": 4, "seed": 1.5}, "seed must be an integer"),
 ])
-def test_length_grouped_batches_reject_bad_input(kwargs, message):
+def test_length_grouped_batches_reject_bad_input(collator, kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
-        B._length_grouped_batches(**kwargs)
+        T.make_loader(collator=collator, **kwargs)
 
 
 # --------------------------------------------------------------------------- loader

@@ -50,29 +50,22 @@ def entity_scores(true_tags, pred_tags, *, tags: Sequence[str] | None = None) ->
 
     Keys ``precision``, ``recall``, ``f1``, ``support`` (gold), ``predicted``, ``correct``, and each type's dict.
     """
-    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
-
     true_tags, pred_tags, _, types = _check_tag_pairs(true_tags, pred_tags, where="entity_scores", tags=tags)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        true_tags, pred_tags, average="micro", zero_division=0)
-    per_p, per_r, per_f, per_s = precision_recall_fscore_support(true_tags, pred_tags, average=None, zero_division=0)
     counts = {kind: {"support": 0, "predicted": 0, "correct": 0} for kind in types}
     for gold, pred in zip(true_tags, pred_tags):
         gold_set, pred_set = set(entity_spans(gold)), set(entity_spans(pred))
         for key, found in (("support", gold_set), ("predicted", pred_set), ("correct", gold_set & pred_set)):
             for entity in found:
                 counts[entity[0]][key] += 1
-    scores = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support),
-              "predicted": sum(c["predicted"] for c in counts.values()),
-              "correct": sum(c["correct"] for c in counts.values())}
-    for kind in types:
-        scores[kind] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, **counts[kind]}
-    # seqeval lists the types that occur (in gold or predictions), sorted by name.
-    present = sorted(kind for kind, c in counts.items() if c["support"] or c["predicted"])
-    for i, kind in enumerate(present):
-        scores[kind].update(precision=float(per_p[i]), recall=float(per_r[i]), f1=float(per_f[i]))
-        assert int(per_s[i]) == counts[kind]["support"], "seqeval and lablib disagree on entity spans"
-    return scores
+
+    def rates(count: dict) -> dict:  # 0 where a ratio would divide by 0, as seqeval (zero_division=0)
+        precision = count["correct"] / count["predicted"] if count["predicted"] else 0.0
+        recall = count["correct"] / count["support"] if count["support"] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, **count}
+
+    overall = {key: sum(count[key] for count in counts.values()) for key in ("support", "predicted", "correct")}
+    return {**rates(overall), **{kind: rates(count) for kind, count in counts.items()}}
 
 
 def token_accuracy(true_tags, pred_tags, include_O: bool = True, *, tags: Sequence[str] | None = None) -> float:
@@ -106,14 +99,9 @@ def _sentence_errors(gold_tags: list, pred_tags: list, tokens: list, index: int)
         overlapping = [p for p in pred if p not in exact and _overlap(g, p)]
         same_span = [p for p in overlapping if p[1:] == g[1:]]
         same_type = [p for p in overlapping if p[0] == g[0]]
-        if same_span:
-            errors.append(_record(index, "type", tokens, g, same_span[0]))
-        elif same_type:
-            errors.append(_record(index, "boundary", tokens, g, max(same_type, key=lambda p: _overlap(g, p))))
-        elif overlapping:
-            errors.append(_record(index, "boundary+type", tokens, g, max(overlapping, key=lambda p: _overlap(g, p))))
-        else:
-            errors.append(_record(index, "missed", tokens, g, None))
+        kind = "type" if same_span else "boundary" if same_type else "boundary+type" if overlapping else "missed"
+        closest = max(same_span or same_type or overlapping, key=lambda p: _overlap(g, p), default=None)
+        errors.append(_record(index, kind, tokens, g, closest))
     errors += [_record(index, "spurious", tokens, None, p) for p in pred if not any(_overlap(g, p) for g in gold)]
     return sorted(errors, key=lambda r: r["gold_span"] or r["pred_span"])
 

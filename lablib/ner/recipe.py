@@ -1,7 +1,6 @@
 """Lab 03's fine-tuning recipe for a time budget: the settings that reach the best entity F1 in a fixed time.
 
-``benchmarks/bench_ner_time_to_f1.py`` measures each setting, one at a time, on real CoNLL-2003 on two
-CPU cores; lab 03 runs the same recipe on its own data.
+``benchmarks/bench_ner_time_to_f1.py`` measures each setting on real CoNLL-2003 on two CPU cores (lab 03: its data).
 """
 from __future__ import annotations
 
@@ -41,18 +40,7 @@ def recipe_optimizer(model: torch.nn.Module, recipe: Recipe = RECIPE) -> torch.o
     """AdamW for ``recipe``: frozen word embeddings, the head at its own rate, decay on matrices only (lab 03)."""
     if recipe.freeze_embeddings:
         model.get_input_embeddings().requires_grad_(False)
-    body = {id(p) for p in model.base_model.parameters()}
-    groups = []
-    for is_head, lr in ((False, recipe.lr), (True, recipe.head_lr or recipe.lr)):
-        part = [p for p in model.parameters() if p.requires_grad and (id(p) not in body) == is_head]
-        for decay in (True, False):
-            params = [p for p in part if (p.ndim >= 2) == decay]
-            if params:
-                groups.append({"params": params, "lr": lr, "weight_decay": recipe.weight_decay if decay else 0.0})
-    if not groups:
-        raise ValueError("recipe_optimizer: the model has no trainable parameters (all requires_grad=False)")
-    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
-    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused)
+    return train._adamw(model, recipe.lr, recipe.weight_decay, head_lr=recipe.head_lr)
 
 
 def cpu_has_bf16() -> bool:
@@ -68,9 +56,7 @@ def fine_tune(model: torch.nn.Module, train_loader, *, recipe: Recipe = RECIPE, 
               epochs: int | None = None, device=None, **train_options) -> train.History:
     """Fine-tune ``model`` with ``recipe`` for ``seconds`` of training or ``epochs`` passes (lab 03).
 
-    On a CPU with bfloat16 instructions (:func:`cpu_has_bf16`) the recipe autocasts to bfloat16.
-
-    ``train_options`` go to :func:`lablib.train.train` (``evaluate``, ``eval_every``, ``loss_fn``, ``progress``, ...).
+    Autocasts to bfloat16 on a CPU with bfloat16 instructions; ``train_options`` go to :func:`lablib.train.train`.
     """
     if device is not None:
         model.to(device)  # before the optimizer is built, so that it is fused for the device
