@@ -272,7 +272,7 @@ def load_hf_bert(source) -> Encoder:
 
 
 class DecoderLayer(nn.Module):
-    """One GPT-2 block (pre-LN): x = x + MHA(LN(x)); x = x + FFN(LN(x)) (chapter "Generative pretraining")."""
+    """One GPT-2 block (pre-LN): x = x + MHA(LN(x)); x = x + FFN(LN(x)) (lab 08; chapter "Generative pretraining")."""
 
     def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float, eps: float):
         super().__init__()

@@ -58,6 +58,20 @@ def test_cached_and_uncached_generation_agree(decoder, settings):
     torch.testing.assert_close(runs[0].logits, full, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("hidden, layers, heads", [(96, 2, 3), (30, 3, 5)])
+def test_greedy_continuations_equal_hugging_face_generate(hidden, layers, heads):
+    torch.manual_seed(hidden)
+    config = GPT2Config(vocab_size=83, n_positions=64, n_embd=hidden, n_layer=layers, n_head=heads,
+                        bos_token_id=0, eos_token_id=None, pad_token_id=0)
+    hf = GPT2LMHeadModel(config).eval()
+    prompt = torch.randint(1, 83, (3, 7), generator=torch.Generator().manual_seed(6))
+    ours = G.generate(T.load_hf_gpt2(hf), prompt, 25, temperature=0)
+    assert isinstance(ours, G.Generation)
+    theirs = hf.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=25,
+                         min_new_tokens=25)
+    assert torch.equal(ours.ids, theirs)
+
+
 def test_temperature_zero_is_greedy(decoder):
     prompt = torch.randint(0, 61, (2, 4), generator=torch.Generator().manual_seed(4))
     greedy = G.generate(decoder, prompt, 12, temperature=0)

@@ -207,6 +207,12 @@ def test_decoder_logits_equal_gpt2_with_padding(hidden, layers, heads, inner, le
     assert T.count_parameters(decoder) == sum(p.numel() for p in hf.parameters()), "the output layer is tied"
 
 
+def test_decoder_layer_parameters_follow_the_formula():
+    d = 24  # one GPT-2 block has the encoder layer's 12 d^2 + 13 d; an attention-only block 4 d^2 + 6 d
+    assert T.count_parameters(T.DecoderLayer(d, 3, 4 * d, 0.0, 1e-5)) == 12 * d * d + 13 * d
+    assert T.count_parameters(T.DecoderLayer(d, 3, 0, 0.0, 1e-5)) == 4 * d * d + 6 * d
+
+
 def test_decoder_cache_gives_the_same_logits_as_one_pass():
     decoder = T.load_hf_gpt2(random_gpt2(32, 2, 4, None))
     ids = torch.randint(0, 97, (2, 12))
