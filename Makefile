@@ -65,7 +65,7 @@ test:
 	$(MAKE) --no-print-directory test-colab test-min
 
 test-main: $(STAMP) chromium
-	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --durations=25
 
 # Compatibility stages (issue 12): `make test` runs them after the main suite,
 # and each runs alone too. Each has an environment of its own and runs lablib's

@@ -68,6 +68,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                           "lablib.losses.masked_lm_loss"),
     "07-error-kappa": ("lablib.metrics", "sklearn.metrics", "statsmodels"),
     "07-linear-cka": ("lablib.metrics", "torchmetrics"),
+    "08-merge": ("lablib.tokenization", "tokenizers", "transformers.models.gpt2.tokenization_gpt2",
+                 "sentencepiece", "tiktoken"),
+    "08-top-p": ("lablib.generation", "transformers.TopPLogitsWarper", "transformers.generation.logits_process"),
+    "08-causal-mask": ("lablib.transformer.causal_mask", "lablib.transformer.Decoder", "transformers.masking_utils"),
 }
 _METHOD_PREFIX = "torch.Tensor."
 FORBIDDEN_ADVICE = ("the grader scores 0 a solution that uses the reference it is checked against, or a library "

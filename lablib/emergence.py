@@ -13,12 +13,6 @@ from . import train
 from .transformer import MultiHeadAttention, causal_mask, count_parameters  # lab 06 calls E.count_parameters
 
 
-def _modulus(p) -> int:
-    if not isinstance(p, int):  # a float modulus is a mistake even when integral (torch would fail later)
-        raise TypeError(f"modular_addition: p (the modulus) must be an int, got {p!r}")
-    return C.integer(p, "p (the modulus)", "modular_addition", low=2)
-
-
 @dataclass
 class ModularSplit:
     """The ``p x p`` table of ``a + b mod p`` split into train and test pairs (lab 06, part 1)."""
@@ -36,7 +30,6 @@ class ModularSplit:
 
 def _modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All ``p**2`` pairs ``(a, b)``, row ``a * p + b`` holding ``(a, b)``, and their answers ``(a + b) mod p``."""
-    _modulus(p)
     a = torch.arange(p).repeat_interleave(p)
     b = torch.arange(p).repeat(p)
     return torch.stack([a, b], dim=1), (a + b) % p
@@ -44,7 +37,9 @@ def _modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def modular_addition_split(p: int, train_fraction: float, seed: int) -> ModularSplit:
     """Split the whole ``p x p`` table of ``a + b mod p`` into train and test pairs (lab 06)."""
-    x, y = _modular_addition_table(p)
+    if not isinstance(p, int):  # a float modulus is a mistake even when integral (torch would fail later)
+        raise TypeError(f"modular_addition_split: p (the modulus) must be an int, got {p!r}")
+    x, y = _modular_addition_table(C.integer(p, "p (the modulus)", "modular_addition_split", low=2))
     fraction = C.fraction(train_fraction, "train_fraction", "modular_addition_split")
     C.integer(seed, "seed", "modular_addition_split", low=0)
     n_train = round(fraction * p * p)
@@ -58,17 +53,8 @@ def modular_addition_split(p: int, train_fraction: float, seed: int) -> ModularS
 
 
 def _to_digits(numbers: torch.Tensor, n_digits: int) -> torch.Tensor:
-    """Non-negative integers as ``n_digits`` decimal digits, most significant first: (N,) -> (N, n_digits)."""
-    C.integer(n_digits, "n_digits", "to_digits", low=1)
-    numbers = torch.as_tensor(numbers)
-    if numbers.dtype.is_floating_point or numbers.dim() != 1:
-        raise ValueError(f"to_digits: expected a 1-d integer tensor, got dtype {numbers.dtype}, "
-                         f"shape {tuple(numbers.shape)}")
-    if numbers.numel() and (numbers.min() < 0 or numbers.max() >= 10**n_digits):
-        raise ValueError(f"to_digits: numbers must lie in [0, {10**n_digits - 1}] for n_digits={n_digits}, "
-                         f"got min {numbers.min().item()}, max {numbers.max().item()}")
-    powers = 10 ** torch.arange(n_digits - 1, -1, -1)
-    return (numbers.long()[:, None] // powers) % 10
+    """(N,) integers in ``[0, 10**n_digits)`` -> (N, n_digits) decimal digits, most significant first."""
+    return (numbers[:, None] // 10 ** torch.arange(n_digits - 1, -1, -1)) % 10
 
 
 def from_digits(digits: torch.Tensor) -> torch.Tensor:
@@ -85,9 +71,6 @@ def from_digits(digits: torch.Tensor) -> torch.Tensor:
 
 def _digit_addition_problems(n_digits: int, n_problems: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_problems`` random problems ``a + b``, ``a, b`` uniform in ``[0, 10**n_digits)``, as digits."""
-    C.integer(n_digits, "n_digits", "digit_addition_problems", low=1, high=9)
-    C.integer(n_problems, "n_problems", "digit_addition_problems", low=1)
-    C.integer(seed, "seed", "digit_addition_problems", low=0)
     generator = torch.Generator().manual_seed(seed)
     a = torch.randint(0, 10**n_digits, (n_problems,), generator=generator)
     b = torch.randint(0, 10**n_digits, (n_problems,), generator=generator)
@@ -97,6 +80,7 @@ def _digit_addition_problems(n_digits: int, n_problems: int, seed: int) -> tuple
 
 def digit_addition_split(n_digits: int, n_train: int, n_test: int, seed: int) -> dict:
     """Training and test problems for the mirage (lab 06), with no test problem seen in training."""
+    C.integer(n_digits, "n_digits", "digit_addition_split", low=1, high=9)
     C.integer(n_train, "n_train", "digit_addition_split", low=1)
     C.integer(n_test, "n_test", "digit_addition_split", low=1)
     C.integer(seed, "seed", "digit_addition_split", low=0)
@@ -194,7 +178,6 @@ def weight_norm(model: nn.Module) -> float:
 
 def _logged_steps(steps: int, every: int, per_decade: int = 12) -> list[int]:
     """0, ``steps``, multiples of ``every`` and about ``per_decade`` log-spaced steps per decade."""
-    C.integer(steps, "steps", "logged_steps")  # ``every`` is checked by the caller
     chosen = {0, steps, *range(every, steps + 1, every)}
     for k in range(int(per_decade * math.log10(steps)) + 1):
         chosen.add(min(steps, round(10 ** (k / per_decade))))
@@ -206,16 +189,14 @@ def _cross_entropy(model, batch):
 
 
 def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: float = 1e-3, weight_decay: float = 1.0,
-                   betas: tuple[float, float] = (0.9, 0.98), warmup_steps: int = 0, log_every: int = 10,
-                   fourier_top_k: int | None = None, stop_when: Callable[[dict], bool] | None = None, device=None,
-                   progress: bool = True, desc: str | None = None, leave: bool = True) -> dict:
+                   warmup_steps: int = 0, log_every: int = 10, fourier_top_k: int | None = None,
+                   stop_when: Callable[[dict], bool] | None = None, device=None, progress: bool = True,
+                   desc: str | None = None, leave: bool = True) -> dict:
     """Full-batch AdamW on all training pairs with :func:`lablib.train.train`; return the history (lab 06)."""
     where = "train_grokking"
     C.integer(steps, "steps", where)
     C.integer(log_every, "log_every", where)
     C.number(weight_decay, "weight_decay", where, low=0)
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise ValueError(f"{where}: betas must be two numbers in [0, 1), got {betas!r}")
     if fourier_top_k is not None and not isinstance(getattr(model, "embed", None), nn.Embedding):
         raise ValueError(f"{where}: fourier_top_k needs a model with an nn.Embedding called `embed` (rows 0..p-1)")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -240,7 +221,7 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
         return {"train_acc": values["train_acc"], "test_acc": values["test_acc"]}
 
     logged = _logged_steps(steps, log_every)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     desc = desc or f"grokking: {type(model).__name__}, a + b mod {split.p}, weight decay {weight_decay:g}"
     trained = train.train(model, [{"x": data["train"][0], "y": data["train"][1]}], steps=steps, optimizer=optimizer,
                           schedule="constant", warmup_steps=warmup_steps, max_grad_norm=None, device=device,

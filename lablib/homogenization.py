@@ -9,7 +9,7 @@ import numpy as np
 
 from . import checks as C
 from .ner import TAGS, entity_spans
-from .ner.conll import _check_tags
+from .ner.conll import _check_tags, _sentence_parts
 
 #: The tags of a person's words: a planted defect makes a tagger miss them (lab 07).
 PERSON_TAGS = ("B-PER", "I-PER")
@@ -37,15 +37,6 @@ def _parts(sentence, index: int, where: str) -> tuple:
         raise ValueError(f"{where}: sentence {index} has {len(tokens)} words but {len(tags)} tags")
     _check_tags(tags, where=f"{where}: sentence {index}")
     return tokens, tags
-
-
-def _words(sentence) -> list:
-    """The words of a :class:`lablib.ner.Sentence`, a ``(tokens, tags)`` pair or a word list."""
-    if hasattr(sentence, "tokens"):
-        return list(sentence.tokens)
-    if isinstance(sentence, (tuple, list)) and len(sentence) == 2 and not isinstance(sentence[0], str):
-        return list(sentence[0])
-    return list(sentence)
 
 
 def entity_items(sentences: Sequence) -> list[Entity]:
@@ -100,7 +91,7 @@ def hidden_states(model, vocab, sentences: Sequence, batch_size: int = 256) -> l
     if encoder is None:
         raise ValueError(f"hidden_states: expected a TokenTagger or MaskedLM (with an encoder), "
                          f"got {type(model).__name__}")
-    words = [_words(s) for s in sentences]
+    words = [_sentence_parts(s, i, need_tags=False)[0] for i, s in enumerate(sentences)]
     if not words:
         raise ValueError("hidden_states: sentences is empty")
     for index, w in enumerate(words):
@@ -162,10 +153,6 @@ def _shape(word: str) -> str:
 
 def _word_features(tokens: Sequence[str], i: int) -> dict:
     """Hand-made features of word ``i`` of ``tokens``: the word, its shape and affixes, and its neighbours."""
-    if isinstance(tokens, str) or not tokens:
-        raise ValueError(f"word_features: tokens must be a non-empty list of words, got {tokens!r:.60}")
-    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(tokens):
-        raise ValueError(f"word_features: i must be an int in [0, {len(tokens) - 1}], got {i!r}")
     word = tokens[i]
     features = {"bias": 1.0, "word=" + word.lower(): 1.0, "shape=" + _shape(word): 1.0,
                 "prefix=" + word[:3].lower(): 1.0, "suffix=" + word[-3:].lower(): 1.0}
@@ -194,7 +181,7 @@ class FeatureTagger:
         self.vectorizer = self.model = None
 
     def _matrix(self, sentences: Sequence):
-        words = [_words(s) for s in sentences]
+        words = [_sentence_parts(s, i, need_tags=False)[0] for i, s in enumerate(sentences)]
         if self.vectorizer is None:
             raise ValueError("FeatureTagger: call fit(sentences) first")
         rows = [_word_features(w, i) for w in words for i in range(len(w))]

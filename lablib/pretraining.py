@@ -21,7 +21,7 @@ from . import checks as C
 from . import env, train
 from .data import load_corpus  # noqa: F401  (re-exported for the labs)
 from .losses import IGNORE_INDEX
-from .ner import TAG2ID, TAGS
+from .ner.conll import TAG2ID, TAGS, _sentence_parts
 from .pretraining_corpus import (  # noqa: F401  (re-exported for the labs)
     CORPUS_VERSION, World, corpus_file_name, generate, make_world, split_corpus,
 )
@@ -343,7 +343,7 @@ def tagger_predictions(model: TokenTagger, vocab: Vocabulary, sentences: Sequenc
     if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
         raise ValueError("tagger_predictions: sentences must be lists of words (or (tokens, tags) pairs), "
                          "not strings; split a text with text.split()")
-    words = [list(s.tokens) if hasattr(s, "tokens") else list(s) for s in sentences]
+    words = [_sentence_parts(s, i, need_tags=False)[0] for i, s in enumerate(sentences)]
     collator = PaddingCollator(vocab)
     C.integer(batch_size, "batch_size", "tagger_predictions")
     batches = [collator([{"input_ids": vocab.encode(w)} for w in words[i:i + batch_size]])

@@ -159,9 +159,6 @@ def generate(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> list:
     Half state facts of the world (:func:`make_world`), half are NER-frame sentences over the names of both
     pools. The same ``seed`` and ``size`` give the same sentences on every platform and Python version; the
     first ``k`` sentences do not depend on ``size``.
-
-    Raises:
-        ValueError: a seed that is not an int, or a size that is not an int >= 0.
     """
     seed = C.integer(seed, "seed", "generate", low=None)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -182,10 +179,6 @@ def corpus_file_name(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> st
 
 
 def split_corpus(sentences: Sequence, validation: int = _VALIDATION_SIZE) -> tuple:
-    """``(train, validation)``: the last ``validation`` sentences are held out (labs 05 and 07).
-
-    Raises:
-        ValueError: ``validation`` is not an int in ``[1, len(sentences) - 1]``.
-    """
+    """``(train, validation)``: the last ``validation`` sentences are held out (labs 05 and 07)."""
     validation = C.integer(validation, "validation", "split_corpus", high=len(sentences) - 1)
     return list(sentences[:-validation]), list(sentences[-validation:])

@@ -24,9 +24,8 @@ phrasings and words: a pretrained encoder knows that "dreadful" is close to "awf
 The words and frames are data, in ``lablib/data/reviews.json``, filled by :mod:`lablib.data.templates`.
 ``{adj+}``, ``{past+}`` and ``{base+}`` are an adjective, a verb in the past tense and its base form of the
 label's polarity; ``{adj-}``, ``{past-}``, ``{base-}`` the foil, of the other polarity; ``{aspect 1}``,
-``{aspect 2}``, ... distinct aspects, drawn before the other slots. One ``random.Random`` per split, seeded
-``"embedded-reviews-{seed}-{split}"``; a review that copies an earlier one is drawn again. A template set is
-far more regular than real reviews: use it to compare methods and see *where* they fail, not for IMDB numbers.
+``{aspect 2}``, ... distinct aspects, drawn before the other slots. A template set is far more regular than
+real reviews: use it to compare methods and see *where* they fail, not for IMDB numbers.
 """
 from __future__ import annotations
 
@@ -35,7 +34,6 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from . import checks as C
 from .data import templates
 
 _DEFAULT_SEED = 2019
@@ -63,16 +61,6 @@ _VERBS = {side: {y: [tuple(pair) for pair in verbs[LABELS[y]]] for y in (0, 1)}
           for side, verbs in _DATA["verbs"].items()}
 _NEUTRAL = _DATA["neutral"]  # words and phrases without sentiment, split between training and test
 _FRAMES = _DATA["frames"]  # templates by side and phenomenon
-
-
-def _sentiment_words(side: str = "train") -> set:
-    """Every sentiment word of one side's lists (adjectives and verb forms)."""
-    C.one_of(side, ("train", "test"), "side", "sentiment_words")
-    words = set()
-    for polarity in (0, 1):
-        words.update(_ADJECTIVES[side][polarity])
-        words.update(word for pair in _VERBS[side][polarity] for word in pair)
-    return words
 
 
 def _vocabulary(side: str, sentiment_side: str, label: int) -> dict:
@@ -114,11 +102,7 @@ def generate(seed: int = _DEFAULT_SEED, sizes: Mapping[str, int] | None = None) 
 
     The same ``seed`` and ``sizes`` (default 1500, 500, 1000) give the same reviews on every platform. In
     test, reviews alternate in tens between the training sentiment words (``words == "seen"``) and the
-    test-only ones (``"unseen"``).
-
-    Raises:
-        ValueError: a seed that is not an int, an unknown split, or a negative size.
-        RuntimeError: the frames cannot fill the requested sizes with distinct reviews.
+    test-only ones (``"unseen"``). Bad arguments are refused as by :func:`lablib.data.templates.splits`.
     """
     def draw(rng: random.Random, split: str, i: int) -> Review:
         side = "test" if split == "test" else "train"

@@ -11,6 +11,7 @@ from . import checks as C
 from . import env, plot
 from .batches import make_loader  # noqa: F401  (train.make_loader, as the labs call it)
 
+
 def _device(device) -> torch.device:
     return torch.device(device) if device is not None else env.device()
 
@@ -31,11 +32,10 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float, head_lr: floa
             for in_head in (False, True) for decay in (True, False) if (in_head, decay) in groups]
 
 
-def _adamw(model: torch.nn.Module, lr: float, weight_decay: float, *, betas: tuple = (0.9, 0.999),
-           head_lr: float | None = None) -> torch.optim.AdamW:
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float, *, head_lr: float | None = None):
     """AdamW on :func:`_parameter_groups`; fused (one kernel for the whole update, about 5x faster on CPU) if it can."""
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters())
-    return torch.optim.AdamW(_parameter_groups(model, weight_decay, head_lr), lr=lr, betas=betas, fused=fused)
+    return torch.optim.AdamW(_parameter_groups(model, weight_decay, head_lr), lr=lr, fused=fused)
 
 
 def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str = "linear") -> float:
@@ -154,12 +154,12 @@ def _default_loss(model, batch):
 
 def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, steps: int | None = None,
           seconds: float | None = None, lr: float | None = None, weight_decay: float = 0.01,
-          betas: tuple = (0.9, 0.999), optimizer: torch.optim.Optimizer | None = None, schedule: str = "linear",
-          warmup_ratio: float = 0.1, warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None,
-          amp: str | bool = "auto", loss_fn: Callable | None = None,
-          evaluate: Callable[[torch.nn.Module], Mapping] | None = None, eval_every: int | Iterable[int] | None = None,
-          stop_when: Callable[["History"], bool] | None = None, log_every: int = 10, progress: bool = True,
-          desc: str = "training", leave: bool = True, max_seconds: float | None = None) -> History:
+          optimizer: torch.optim.Optimizer | None = None, schedule: str = "linear", warmup_ratio: float = 0.1,
+          warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None, amp: str | bool = "auto",
+          loss_fn: Callable | None = None, evaluate: Callable[[torch.nn.Module], Mapping] | None = None,
+          eval_every: int | Iterable[int] | None = None, stop_when: Callable[["History"], bool] | None = None,
+          log_every: int = 10, progress: bool = True, desc: str = "training", leave: bool = True,
+          max_seconds: float | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``, ``steps`` steps or ``seconds``; a History (lab 03).
 
     With ``seconds`` it trains until that much time is spent; after warm-up the rate decays to zero with the time left.
@@ -212,7 +212,7 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
     autocast_dtype = _amp_dtype(amp, device)
     model.to(device)
     if optimizer is None:
-        optimizer = _adamw(model, lr, weight_decay, betas=betas)
+        optimizer = _adamw(model, lr, weight_decay)
     amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype]
     history = History(device=str(device), amp=amp_name)
     clock = {"start": time.perf_counter(), "warm": 0.0}  # start of the running stretch of training; end of warm-up

@@ -532,6 +532,9 @@ SHORTCUTS = {
     "06-log-likelihood": "def my_answer_log_likelihood(logits, target):\n    return E.answer_log_likelihood(logits, target)",
     "07-error-kappa": "def my_error_kappa(a, b):\n    return M.cohen_kappa(a, b)",
     "07-linear-cka": "def my_linear_cka(x, y):\n    return M.linear_cka(x, y)",
+    "08-merge": "def my_merge_step(words):\n    return tok.train_bpe(list(words), 257).merges[0], words",
+    "08-top-p": "def my_top_p(q, p):\n    return G.next_token_probabilities(q.log()[None], top_p=p)[0]",
+    "08-causal-mask": "def my_causal_mask(length, past=0):\n    return T.causal_mask(past + length)[past:]",
 }
 
 

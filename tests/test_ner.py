@@ -176,10 +176,6 @@ def test_decode_uses_first_sub_token_and_fills_lost_words_with_O(tokenizer):
 
 
 def test_decode_errors():
-    with pytest.raises(ValueError, match=r"2 predictions for 3 tokens"):
-        ner.align._decode_predictions([0, 0], [None, 0, None], 1)
-    with pytest.raises(ValueError, match=r"word id 1, but num_words=1"):
-        ner.align._decode_predictions([0, 0, 0], [None, 1, None], 1)
     with pytest.raises(ValueError, match=r"prediction 12; expected a label id 0\.\.8"):
         ner.align._decode_predictions([0, 12, 0], [None, 0, None], 1)
 

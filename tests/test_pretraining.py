@@ -75,9 +75,9 @@ def test_corpus_files_round_trip_and_the_defaults(tmp_path):
     world = P.make_world()
     assert isinstance(world, P.World)
     assert all(isinstance(person, pretraining_corpus._Person) for person in world.people)
-    path.write_text("one line\n\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"small.txt:2 is empty"):
-        data._read_corpus(path)
+    (tmp_path / P.corpus_file_name()).write_text("one line\n\n", encoding="utf-8")
+    with pytest.raises(data.ChecksumError, match="left untouched"):  # a changed file is refused before it is read
+        P.load_corpus(folder=tmp_path)
 
 
 def test_sentences_are_clean_and_in_length(sentences):

@@ -3,11 +3,9 @@
 The preface ("Data, checksums and offline use") explains it. Each file a lab reads from the cache is registered
 here with its sha256: the splits of the embedded NER set (:mod:`lablib.ner_corpus`) and review set
 (:mod:`lablib.reviews`), and the pretraining corpus (:mod:`lablib.pretraining_corpus`); the ``full`` profile's
-hub data sets come through :mod:`lablib.hub`. A file is generated the first time and verified *every* time,
-fresh or cached. It is written to a temporary file of its own, verified, made readable by everyone (0644) and
-moved into place with one ``os.replace``: kernels sharing a cache never see half a file. A mismatch deletes
-nothing (a fresh file that fails is kept as ``<name>.rejected``). If a generator's output changes, bump its
-version (part of the file names) and update its checksums below.
+hub data sets come through :mod:`lablib.hub`. A file is generated the first time (:func:`_fetch`) and verified
+*every* time, fresh or cached; a mismatch deletes nothing. If a generator's output changes, bump its version
+(part of the file names) and update its checksums below.
 """
 from __future__ import annotations
 
@@ -63,21 +61,17 @@ def cache_dir() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "lablib"
 
 
-def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
     """The sha256 of a file as 64 lowercase hexadecimal digits (Preface, lab 05)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
+        for chunk in iter(lambda: handle.read(1 << 20), b""):  # 1 MiB at a time
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def verify(path: str | os.PathLike, sha256: str) -> Path:
-    """``path`` if the file's sha256 is ``sha256``, else :class:`ChecksumError` with both digests (Preface).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-    """
+    """``path`` if the file's sha256 is ``sha256``, else :class:`ChecksumError` with both digests (Preface)."""
     path = Path(path)
     expected = _check_sha256_text(sha256, f"verify({str(path)!r})")
     if not path.is_file():
@@ -114,7 +108,7 @@ def _fetch(name: str, *, folder: str | os.PathLike | None = None) -> Path:
             raise ChecksumError(f"{entry.name} was generated but its sha256 is {actual}, expected {entry.sha256}; "
                                 f"kept for inspection at {rejected}")
         os.chmod(temp, 0o644)  # readable by everyone on a shared cache, not the temporary file's 0600
-        os.replace(temp, target)
+        os.replace(temp, target)  # in one step: kernels sharing a cache never see half a file
     finally:
         if temp.exists():
             temp.unlink()
@@ -151,9 +145,7 @@ _NER_FILES = _register_splits("embedded-ner", _NER_VERSION, "conll", _NER_SHA256
 def embedded_ner(split: str, *, folder: str | os.PathLike | None = None) -> list:
     """One split of the embedded NER set (:mod:`lablib.ner_corpus`) as Sentences (labs 03, 05 and 07).
 
-    Raises:
-        ValueError: ``split`` is not one of ``train``, ``validation``, ``test``.
-        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one.
+    The file is generated or cached in :func:`cache_dir` (or ``folder``) and verified like every data file.
     """
     return _load_split(_NER_FILES, split, folder, read_conll, "embedded_ner")
 
@@ -176,28 +168,11 @@ def _write_reviews(path: str | os.PathLike, items) -> None:
 
 
 def _read_reviews(path: str | os.PathLike) -> list:
-    """The Reviews of a file of :func:`_write_reviews`; a bad line raises ValueError naming file and line."""
-    path = Path(path)
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t")
-        header = next(rows, None)
-        if header is None or tuple(header) != _REVIEW_COLUMNS:
-            raise ValueError(f"{path}:1: expected the header {list(_REVIEW_COLUMNS)}, got {header!r}")
-        found = []
-        for line, row in enumerate(rows, start=2):
-            if len(row) != len(_REVIEW_COLUMNS):
-                raise ValueError(f"{path}:{line}: expected {len(_REVIEW_COLUMNS)} tab-separated fields, "
-                                 f"got {len(row)}: {row!r}")
-            label, phenomenon, words, frame, text = row
-            for ok, problem in ((label in ("0", "1"), f"label must be 0 or 1, got {label!r}"),
-                                (phenomenon in reviews.PHENOMENA, f"unknown phenomenon {phenomenon!r}; "
-                                                                  f"allowed: {', '.join(reviews.PHENOMENA)}"),
-                                (words in ("seen", "unseen"), f"words must be 'seen' or 'unseen', got {words!r}"),
-                                (text.strip(), "empty review text")):
-                if not ok:
-                    raise ValueError(f"{path}:{line}: {problem}")
-            found.append(reviews.Review(text, int(label), phenomenon, words, frame))
-    return found
+    """The Reviews of a file of :func:`_write_reviews`, read only after :func:`_fetch` verified its sha256."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))[1:]  # after the header
+    return [reviews.Review(text, int(label), phenomenon, words, frame)
+            for label, phenomenon, words, frame, text in rows]
 
 
 _REVIEW_FILES = _register_splits("embedded-reviews", _REVIEWS_VERSION, "tsv", _REVIEWS_SHA256,
@@ -206,12 +181,7 @@ _REVIEW_FILES = _register_splits("embedded-reviews", _REVIEWS_VERSION, "tsv", _R
 
 
 def embedded_reviews(split: str, *, folder: str | os.PathLike | None = None) -> list:
-    """One split of the embedded review set (:mod:`lablib.reviews`) as :class:`lablib.reviews.Review` (lab 04).
-
-    Raises:
-        ValueError: ``split`` is not one of ``train``, ``validation``, ``test``.
-        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one.
-    """
+    """One split of the embedded review set (:mod:`lablib.reviews`) as :class:`lablib.reviews.Review` (lab 04)."""
     return _load_split(_REVIEW_FILES, split, folder, _read_reviews, "embedded_reviews")
 
 
@@ -225,15 +195,9 @@ def _write_corpus(path: str | os.PathLike, sentences) -> Path:
 
 
 def _read_corpus(path: str | os.PathLike) -> list:
-    """The sentences of a file of :func:`_write_corpus`; an empty line (never written) raises ValueError."""
-    sentences = []
+    """The sentences of a file of :func:`_write_corpus`, read only after :func:`_fetch` verified its sha256."""
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            tokens = line.split()
-            if not tokens:
-                raise ValueError(f"read_corpus: {path}:{number} is empty; expected one sentence per line")
-            sentences.append(tokens)
-    return sentences
+        return [line.split() for line in handle]
 
 
 _register(pretraining_corpus.corpus_file_name(), _CORPUS_SHA256,
@@ -244,8 +208,6 @@ _register(pretraining_corpus.corpus_file_name(), _CORPUS_SHA256,
 def load_corpus(*, folder: str | os.PathLike | None = None) -> list:
     """The pretraining corpus of lab 05 (:mod:`lablib.pretraining_corpus`), as lists of word tokens.
 
-    Raises:
-        ChecksumError: the file, generated or cached in :func:`cache_dir` (or ``folder``), is not the registered one:
-            a changed generator or a corrupted file fails loudly instead of silently changing what the lab measures.
+    Verified like every data file: a changed generator or a corrupted file fails loudly, not the lab's numbers.
     """
     return _read_corpus(_fetch(pretraining_corpus.corpus_file_name(), folder=folder))

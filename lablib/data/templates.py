@@ -38,9 +38,7 @@ def seeded(*parts) -> random.Random:
 def fill(frame: str, draw: Callable[[str], Any]) -> list:
     """``frame`` as ``(slot, value)`` pieces, ``(None, text)`` between slots (the engine of labs 03-05).
 
-    ``draw(name)`` is called once per slot, left to right, so the draws of a ``random.Random`` happen in a
-    fixed order; a slot's modifiers are applied to the text it returns. ``"".join(v for _, v in pieces)``
-    is the filled sentence.
+    ``draw(name)`` is called once per slot, left to right: the draws of a ``random.Random`` come in a fixed order.
     """
     pieces, start = [], 0
     for match in _SLOT.finditer(frame):
@@ -57,11 +55,7 @@ def fill(frame: str, draw: Callable[[str], Any]) -> list:
 
 
 def draw(rng: random.Random, slot: str, vocabulary: Mapping[str, Any]) -> str:
-    """One slot's text from ``vocabulary``: a pool, a range or a template (see the module docstring; labs 03-05).
-
-    Raises:
-        KeyError: ``slot`` is not in the vocabulary.
-    """
+    """One slot's text from ``vocabulary``: a pool, a range or a template (see the module docstring; labs 03-05)."""
     if slot not in vocabulary:
         raise KeyError(f"unknown slot {{{slot}}} in a frame; known: {', '.join(vocabulary)}")
     entry = vocabulary[slot]

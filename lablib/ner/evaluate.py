@@ -134,13 +134,11 @@ def worst_sentences(true_tags, pred_tags, tokens, k: int = 5, *, tags: Sequence[
     """The ``k`` sentences with the most :func:`entity_errors`, worst first, as dicts with their tags (lab 03)."""
     checks.integer(k, "k", "worst_sentences", low=0)
     true_tags, pred_tags, tokens, _ = _check_tag_pairs(true_tags, pred_tags, tokens, where="worst_sentences", tags=tags)
-    by_sentence = {}
-    for error in entity_errors(true_tags, pred_tags, tokens, tags=tags):
-        by_sentence.setdefault(error["sentence"], []).append(error)
-    ranked = sorted(by_sentence.items(), key=lambda item: (-len(item[1]), item[0]))[:k]
-    return [{"sentence": index, "num_errors": len(errors), "tokens": tokens[index],
-             "true_tags": true_tags[index], "pred_tags": pred_tags[index], "errors": errors}
-            for index, errors in ranked]
+    errors = [_sentence_errors(gold, pred, [str(w) for w in words], index)
+              for index, (gold, pred, words) in enumerate(zip(true_tags, pred_tags, tokens))]
+    ranked = sorted((i for i, found in enumerate(errors) if found), key=lambda i: (-len(errors[i]), i))[:k]
+    return [{"sentence": i, "num_errors": len(errors[i]), "tokens": tokens[i], "true_tags": true_tags[i],
+             "pred_tags": pred_tags[i], "errors": errors[i]} for i in ranked]
 
 
 #: Background colour per entity type (ColorBrewer Pastel1); other types are grey.
