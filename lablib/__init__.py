@@ -31,7 +31,7 @@ Only env, data, grading, models and plot are imported with the package
 (``data`` imports ``ner`` and with it torch). The others are imported
 explicitly, e.g. ``from lablib import train``.
 """
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from . import data, env, grading, models, plot
 from .env import device, is_offline, pick_settings, profile, report, seed_everything
