@@ -19,25 +19,13 @@ The model is a randomly initialised GPT-2 of the smallest size (124M parameters,
 and on what else runs on it.
 """
 import argparse
-import statistics
-import time
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from bench_attention import median_seconds  # same folder: one timing helper for the benchmarks
 from lablib import generation as G
 from lablib import transformer as T
-
-
-def median_seconds(function, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
