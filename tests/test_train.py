@@ -441,7 +441,8 @@ def test_train_for_seconds_uses_the_budget_and_decays_to_zero_at_its_end(collato
     decay = history.lr[5:]
     assert max(decay) <= 1e-3 + 1e-12 and all(a >= b for a, b in zip(decay, decay[1:])), "then a decay with time"
     assert decay[-1] < 1e-3 * 20 / steps, "the rate is nearly zero when the budget ends"
-    assert len(calls) == steps // 20 + 1 and history.evaluations[-1].step == steps, "every 20 steps, and at the end"
+    assert len(calls) == -(-steps // 20) and history.evaluations[-1].step == steps, "every 20 steps, and at the end (once when they coincide)"
+    assert [e.step for e in history.evaluations[:-1]] == list(range(20, steps, 20))
     assert not history.stopped_early
     stopped = T.train(tiny_bert(), loader, seconds=30, lr=1e-3, warmup_steps=0, progress=False,
                       evaluate=lambda m: {"x": 1.0}, eval_every=3, stop_when=lambda h: True)
