@@ -73,8 +73,10 @@ test-main: $(STAMP) chromium
 # tests/test_install_cell.py) and labs under nbval, offline in the small
 # profile, as the main suite does.
 #   test-colab  .venv-colab: the versions Colab preinstalls (colab-versions.txt);
-#               labs 00 and 03; and a pip dry run of the labs' Colab install
-#               cell that must move none of Colab's libraries.
+#               lab 00 (the main suite runs every lab; lab 03's Trainer path
+#               is a unit test, tests/test_train.py, so it runs here too); and a
+#               pip dry run of the labs' Colab install cell that must move none
+#               of Colab's libraries.
 #   test-min    .venv-min: the lowest versions pyproject.toml allows
 #               (scripts/min_constraints.py); lab 00.
 # Not as on Colab, since it cannot be had here: Python is the machine's 3.11
@@ -93,7 +95,7 @@ TEST_TOOLS   = $(shell grep -E '^(pytest|pytest-xdist|pytest-socket|nbval)==' re
 # lablib's tests only: coursetools (tests/test_assignments.py) is instructor tooling (nbgrader), never run on Colab.
 # One test file per lablib module or subpackage (lablib/ner/ -> tests/test_ner.py).
 UNIT_TESTS  := $(sort $(wildcard $(patsubst lablib/%.py,tests/test_%.py,$(wildcard lablib/*.py)) 	$(patsubst lablib/%/__init__.py,tests/test_%.py,$(wildcard lablib/*/__init__.py)))) tests/test_install_cell.py
-COLAB_LABS  := labs/00_getting_started.ipynb labs/03_ner_finetuning.ipynb
+COLAB_LABS  := labs/00_getting_started.ipynb
 MIN_LABS    := labs/00_getting_started.ipynb
 
 # Colab's preinstalled libraries first, then lablib with its dependencies held

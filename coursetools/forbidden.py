@@ -72,6 +72,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                  "sentencepiece", "tiktoken"),
     "08-top-p": ("lablib.generation", "transformers.TopPLogitsWarper", "transformers.generation.logits_process"),
     "08-causal-mask": ("lablib.transformer.causal_mask", "lablib.transformer.Decoder", "transformers.masking_utils"),
+    "09-lora-forward": ("lablib.adaptation", "peft", "loralib"),
+    "09-lora-count": ("lablib.adaptation", "lablib.transformer.count_parameters", "peft", "loralib"),
 }
 _METHOD_PREFIX = "torch.Tensor."
 FORBIDDEN_ADVICE = ("the grader scores 0 a solution that uses the reference it is checked against, or a library "

@@ -26,12 +26,15 @@ chapter or lab that explains it. Its modules, in the order the course uses them:
 * :mod:`lablib.emergence` -- grokking and the "mirage": tasks, models, training, metrics (chapter "Emergence", lab 06)
 * :mod:`lablib.metrics` -- shared failure, error agreement, CKA, bootstrap (chapter "Homogenization", lab 07)
 * :mod:`lablib.homogenization` -- ecosystems of NER taggers and a defect planted in their base (lab 07)
+* :mod:`lablib.tokenization`, :mod:`lablib.generation` -- byte-level BPE; sampling from a decoder with a KV cache
+  (chapter "Generative pretraining", lab 08)
+* :mod:`lablib.adaptation` -- linear probe, LoRA and adapters by hand, merging LoRA (chapter "Adaptation", lab 09)
 
 Only env, data, grading, models and plot are imported with the package
 (``data`` imports ``ner`` and with it torch). The others are imported
 explicitly, e.g. ``from lablib import train``.
 """
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 from . import data, env, grading, models, plot
 from .env import device, is_offline, pick_settings, profile, report, seed_everything

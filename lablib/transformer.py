@@ -406,9 +406,10 @@ def load_hf_gpt2(source) -> Decoder:
     return _copy_checked(decoder, state, sources)
 
 
-def count_parameters(module: nn.Module) -> int:
-    """The number of parameters of a module, every tensor counted once (labs 02, 06)."""
-    return sum(p.numel() for p in module.parameters())
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """The number of parameters of a module, every tensor counted once; with ``trainable_only``, those that
+    ``requires_grad`` (labs 02, 06; lab 09 counts what each adaptation method trains)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def encoder_layer_parameters(hidden_size: int, intermediate_size: int) -> int:

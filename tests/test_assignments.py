@@ -535,6 +535,10 @@ SHORTCUTS = {
     "08-merge": "def my_merge_step(words):\n    return tok.train_bpe(list(words), 257).merges[0], words",
     "08-top-p": "def my_top_p(q, p):\n    return G.next_token_probabilities(q.log()[None], top_p=p)[0]",
     "08-causal-mask": "def my_causal_mask(length, past=0):\n    return T.causal_mask(past + length)[past:]",
+    "09-lora-forward": "def my_lora_forward(x, w, b, a, bb, alpha):\n    layer = A.LoRALinear(torch.nn.Linear(1, 1), 1)\n"
+                       "    return layer(x)",
+    "09-lora-count": "def my_lora_parameter_count(model, r, targets):\n    m = copy.deepcopy(model)\n"
+                     "    n = T.count_parameters(m)\n    A.add_lora(m, r, targets=targets)\n    return T.count_parameters(m) - n",
 }
 
 

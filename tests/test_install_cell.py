@@ -62,7 +62,7 @@ def test_installing_lablib_reinstalls_neither_torch_nor_transformers(tmp_path):
 # --- The install cell with Colab's own libraries (run by `make test-colab`) ---
 # Colab's libraries that the cell must leave alone: upgrading, downgrading or
 # reinstalling any of them costs a student minutes and often a broken runtime.
-PROTECTED = ("torch", "transformers", "datasets", "tokenizers", "ipywidgets", "huggingface-hub")
+PROTECTED = ("torch", "transformers", "datasets", "tokenizers", "ipywidgets", "huggingface-hub", "peft")
 COLAB_VERSIONS = ROOT / "colab-versions.txt"
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 

@@ -457,3 +457,20 @@ def test_train_for_seconds_rejects_bad_arguments(collator):
         T.train(tiny_bert(), loader, seconds=1.0, lr=1e-3)
     with pytest.raises((TypeError, ValueError), match="seconds must be"):
         T.train(tiny_bert(), loader, seconds=0, lr=1e-3, warmup_steps=0)
+
+
+def test_trainer_arguments_drive_the_hugging_face_trainer(collator, tmp_path):
+    """Lab 03's Trainer path, run for a few steps: the test-colab stage checks it at Colab's versions."""
+    from transformers import Trainer
+
+    features = [{k: v for k, v in f.items() if k != "word_ids"} for f in synthetic_features(48, seed=2)]
+    model = tiny_bert()
+    arguments = T.trainer_arguments(epochs=2, batch_size=8, lr=1e-3, warmup_steps=2, device="cpu", seed=0,
+                                    output_dir=str(tmp_path), logging_steps=1, disable_tqdm=True)
+    trainer = Trainer(model=model, args=arguments, train_dataset=features, eval_dataset=features[:16],
+                      data_collator=collator)
+    result = trainer.train()
+    assert result.global_step == 2 * 48 // 8
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == result.global_step and sum(losses[-3:]) / 3 < losses[0], "the Trainer learns the toy task"
+    assert "eval_loss" in trainer.evaluate()
