@@ -11,8 +11,9 @@ is its own and not what an earlier run left in the allocator:
 * full fine-tuning trains everything; LoRA r = 8, alpha = 16 on the query and value projections
   (``lablib.adaptation.add_lora``) trains those factors and the head; both with fused AdamW;
 * seconds per step: the median over ``--steps`` steps after 3 warm-up steps;
-* peak memory. CPU: the peak resident set size (Linux's VmHWM) during the steps, minus the resident size
-  after the model and batches were built and the peak counter reset; plus the bytes of weights, gradients
+* peak memory. CPU: the process's peak resident set size (Linux's VmHWM), everything of the run included
+  (model, batches, warm-up and timed steps), minus its size once the libraries were loaded (a peak counted
+  from the timed steps alone proved noisy: the allocator keeps memory freed in the warm-up); plus the bytes of weights, gradients
   and AdamW state read from the tensors (``training_state_bytes``), and the peak of Python's own
   allocations (``tracemalloc``, which does not see PyTorch's tensors). GPU:
   ``torch.cuda.max_memory_allocated`` during the steps.
@@ -21,12 +22,12 @@ This is a benchmark, not a test: timings depend on the machine and on what else 
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
+
+from bench_attention import median_seconds  # same folder: one timing helper for the benchmarks
 
 
 def rss_kib(field: str) -> int:
@@ -46,6 +47,7 @@ def one_method(args) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    before_model = rss_kib("VmRSS")  # the libraries are loaded; nothing of the run exists yet
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.bert_base:
         model = BertForSequenceClassification(BertConfig(num_labels=2))
@@ -73,20 +75,15 @@ def one_method(args) -> dict:
         step(batch)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set size (Linux)
-    resident = rss_kib("VmRSS")
     tracemalloc.start()
-    times = []
-    for batch in batches[3:]:
-        start = time.perf_counter()
-        step(batch)
-        times.append(time.perf_counter() - start)
+    timed = iter(batches[3:])  # a new batch for every timed step
+    seconds = median_seconds(lambda: step(next(timed)), args.steps, warmup=0)
     python_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     model(**batches[0]).loss.backward()  # gradients exist again, for the state's bytes
     return {"method": args.method, "trainable": T.count_parameters(model, trainable_only=True),
-            "parameters": T.count_parameters(model), "seconds per step": statistics.median(times),
-            "peak RSS above start MiB": (rss_kib("VmHWM") - resident) / 1024,
+            "parameters": T.count_parameters(model), "seconds per step": seconds,
+            "peak RSS MiB": (rss_kib("VmHWM") - before_model) / 1024,
             "state MiB": A.training_state_bytes(model, optimizer)["total"] / 2**20,
             "python peak MiB": python_peak / 2**20,
             "GPU peak MiB": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
@@ -116,17 +113,18 @@ def main() -> None:
           f"{full['parameters'] / 1e6:.1f}M parameters; batches {args.batch} x {args.length} tokens, "
           f"median of {args.steps} steps after 3 warm-up steps; one process per method")
     gpu = full["GPU peak MiB"] is not None
-    print(f"{'method':<18}{'trainable':>12}{'s/step':>9}{'peak RSS+':>11}{'state':>9}{'python':>8}"
+    print(f"{'method':<18}{'trainable':>12}{'s/step':>9}{'peak RSS':>11}{'state':>9}{'python':>8}"
           + (f"{'GPU peak':>10}" if gpu else ""))
     for name, row in (("full fine-tuning", full), ("LoRA r=8", lora)):
         print(f"{name:<18}{row['trainable']:>12,}{row['seconds per step']:>9.3f}"
-              f"{row['peak RSS above start MiB']:>9.0f}Mi{row['state MiB']:>7.0f}Mi{row['python peak MiB']:>6.1f}Mi"
+              f"{row['peak RSS MiB']:>9.0f}Mi{row['state MiB']:>7.0f}Mi{row['python peak MiB']:>6.1f}Mi"
               + (f"{row['GPU peak MiB']:>8.0f}Mi" if gpu else ""))
     print(f"LoRA / full: seconds per step {lora['seconds per step'] / full['seconds per step']:.2f}, "
           f"training state {lora['state MiB'] / full['state MiB']:.2f}"
           + (f", GPU peak {lora['GPU peak MiB'] / full['GPU peak MiB']:.2f}" if gpu else
-             f", peak RSS above start {lora['peak RSS above start MiB'] / max(full['peak RSS above start MiB'], 1e-9):.2f}"))
-    print("(peak RSS+: the resident set's peak during the steps above its size when they began; state: weights, "
+             f", peak RSS {lora['peak RSS MiB'] / full['peak RSS MiB']:.2f}"))
+    print("(peak RSS: the process's peak resident set, model, batches and training included, above its size once "
+          "the libraries were loaded; state: weights, "
           "gradients and AdamW moments from the tensors; python: tracemalloc's peak, Python objects only)")
 
 

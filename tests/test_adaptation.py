@@ -132,8 +132,9 @@ def test_adapter_starts_as_identity_and_counts():
     head = d * 3 + 3
     assert T.count_parameters(model, trainable_only=True) == 2 * layers * (2 * d * m + d + m) + 2 * layers * 2 * d + head
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert all(".adapter" in n or "1.down" in n or "1.up" in n or "LayerNorm" in n or n.startswith("classifier")
-               for n in trained), trained
+    # an adapter is module 1 of the wrapped output.dense (module 0 is the frozen linear layer)
+    assert all(".dense.1." in n or "LayerNorm" in n or n.startswith("classifier") for n in trained), trained
+    assert sum(".dense.1." in n for n in trained) == 4 * 2 * layers, "down and up, weight and bias, per adapter"
     assert not any("embeddings" in n for n in trained), "the embeddings' LayerNorm is not after an adapter"
     inputs = batch()
     torch.testing.assert_close(logits(model, inputs), logits(base, inputs), rtol=0, atol=0)
