@@ -113,13 +113,10 @@ def freeze_all_but(model: nn.Module, train: Sequence[str] = ("classifier",)) -> 
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _matches(name: str, target: str) -> bool:
-    return name == target or name.endswith("." + target)
-
-
 def _matching(model: nn.Module, target: str, any_module: bool = False) -> list[str]:
-    return [name for name, module in model.named_modules()
-            if _matches(name, target) and (any_module or isinstance(module, nn.Linear))]
+    """The names of the modules (the ``nn.Linear`` ones, unless ``any_module``) called ``target`` or ``*.target``."""
+    return [name for name, module in model.named_modules() if (name == target or name.endswith("." + target))
+            and (any_module or isinstance(module, nn.Linear))]
 
 
 def _wrap_linears(model: nn.Module, targets: Sequence[str], wrap: Callable[[nn.Linear], nn.Module],
@@ -171,28 +168,24 @@ def add_adapters(model: nn.Module, bottleneck: int, *, targets: Sequence[str] = 
     return names
 
 
-def _lora_layers(model: nn.Module, where: str) -> list[LoRALinear]:
+def _each_lora_layer(model: nn.Module, method: Callable[[LoRALinear], None], where: str) -> int:
     layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
     if not layers:
         raise ValueError(f"{where}: the model has no LoRA layers; call add_lora first")
-    return layers
+    for layer in layers:
+        method(layer)
+    return len(layers)
 
 
 def merge_lora(model: nn.Module) -> int:
     """Merge every LoRA update into its base weight (inference at the base model's cost); returns how many
     layers (chapter "Adaptation", lab 09)."""
-    layers = _lora_layers(model, "merge_lora")
-    for layer in layers:
-        layer.merge()
-    return len(layers)
+    return _each_lora_layer(model, LoRALinear.merge, "merge_lora")
 
 
 def unmerge_lora(model: nn.Module) -> int:
     """Undo :func:`merge_lora`; returns how many layers (chapter "Adaptation", lab 09)."""
-    layers = _lora_layers(model, "unmerge_lora")
-    for layer in layers:
-        layer.unmerge()
-    return len(layers)
+    return _each_lora_layer(model, LoRALinear.unmerge, "unmerge_lora")
 
 
 def training_state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:

@@ -24,7 +24,7 @@ def _same_length(where: str, **arrays) -> None:
 
 def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 64,
                   max_length: int | None = None, device=None, amp: str | bool = "auto",
-                  progress: bool = True, sort_by_length: bool = True) -> np.ndarray:
+                  progress: bool = True) -> np.ndarray:
     """Class probabilities, ``(len(texts), num_labels)`` in input order, with :func:`lablib.train.predict` (lab 04)."""
     import torch
 
@@ -37,7 +37,7 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int = 6
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"{where}: texts must be a non-empty list of strings")
     C.integer(batch_size, "batch_size", where)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if sort_by_length else list(range(len(texts)))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # shortest first: a batch pads little
     batches = (tokenizer([texts[i] for i in order[start:start + batch_size]], padding=True, return_tensors="pt",
                          truncation=max_length is not None, max_length=max_length)
                for start in range(0, len(texts), batch_size))
@@ -85,7 +85,7 @@ def reliability(p_positive: Sequence[float], labels: Sequence[int], n_bins: int 
     if not set(np.unique(y).tolist()) <= {0, 1}:
         raise ValueError(f"{where}: labels must be 0 or 1, got {sorted(set(np.unique(y).tolist()))}")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.searchsorted(edges[1:-1], p, side="left"), 0, n_bins - 1)
+    which = np.searchsorted(edges[1:-1], p, side="left")  # bin i holds (edges[i], edges[i + 1]], bin 0 also 0
     counts = np.bincount(which, minlength=n_bins)
     sums_p = np.bincount(which, weights=p, minlength=n_bins)
     sums_y = np.bincount(which, weights=y.astype(float), minlength=n_bins)

@@ -18,14 +18,10 @@ class ModularSplit:
     """The ``p x p`` table of ``a + b mod p`` split into train and test pairs (lab 06, part 1)."""
 
     p: int
-    train_fraction: float
-    seed: int
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
-    train_index: torch.Tensor
-    test_index: torch.Tensor
 
 
 def _modular_addition_table(p: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,8 +44,7 @@ def modular_addition_split(p: int, train_fraction: float, seed: int) -> ModularS
                          "expected at least one training and one test pair")
     order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
     train_index, test_index = order[:n_train].sort().values, order[n_train:].sort().values
-    return ModularSplit(p, fraction, seed, x[train_index], y[train_index], x[test_index], y[test_index],
-                        train_index, test_index)
+    return ModularSplit(p, x[train_index], y[train_index], x[test_index], y[test_index])
 
 
 def _to_digits(numbers: torch.Tensor, n_digits: int) -> torch.Tensor:
@@ -208,17 +203,15 @@ def train_grokking(model: nn.Module, split: ModularSplit, *, steps: int, lr: flo
     history: dict = {key: [] for key in keys}
 
     def evaluate(m):
-        values = {"step": logged.pop(0)}
+        history["step"].append(logged.pop(0))
         for name, (x, y) in data.items():
             logits = m(x)
-            values[f"{name}_loss"] = nn.functional.cross_entropy(logits, y).item()
-            values[f"{name}_acc"] = (logits.argmax(-1) == y).float().mean().item()
-        values["weight_norm"] = weight_norm(m)
+            history[f"{name}_loss"].append(nn.functional.cross_entropy(logits, y).item())
+            history[f"{name}_acc"].append((logits.argmax(-1) == y).float().mean().item())
+        history["weight_norm"].append(weight_norm(m))
         if fourier_top_k is not None:
-            values["fourier_share"] = fourier_power_share(m.embed.weight[: split.p], fourier_top_k)
-        for key in keys:
-            history[key].append(values[key])
-        return {"train_acc": values["train_acc"], "test_acc": values["test_acc"]}
+            history["fourier_share"].append(fourier_power_share(m.embed.weight[: split.p], fourier_top_k))
+        return {"train_acc": history["train_acc"][-1], "test_acc": history["test_acc"][-1]}
 
     logged = _logged_steps(steps, log_every)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
@@ -306,10 +299,8 @@ def answer_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 def scaled_token_accuracy(n, c: float, alpha: float) -> torch.Tensor:
     """Per-token accuracy ``exp(-(N / c) ** alpha)`` at model size N (Schaeffer et al. 2023; chapter "Emergence")."""
-    if not c > 0:
-        raise ValueError(f"c={c!r}: expected a positive scale")
-    if not alpha < 0:
-        raise ValueError(f"alpha={alpha!r}: expected a negative exponent (the loss must fall with size)")
+    C.number(c, "c (the scale)", "scaled_token_accuracy", low=0, low_open=True)
+    C.number(alpha, "alpha (the exponent of N/c)", "scaled_token_accuracy", high=0, high_open=True)
     n = torch.as_tensor(n, dtype=torch.float64)
     if (n <= 0).any():
         raise ValueError("n: model sizes must be positive")

@@ -17,22 +17,20 @@ import torch
 
 from . import checks
 
-_PROFILES = ("full", "small")
-
 
 def profile() -> str:
     """The active profile: ``LABLIB_PROFILE`` when set, else ``"full"`` with a CUDA GPU, else ``"small"`` (lab 00)."""
     raw = os.environ.get("LABLIB_PROFILE")
     if raw is not None and raw.strip() != "":
         value = raw.strip().lower()
-        if value not in _PROFILES:
+        if value not in ("full", "small"):
             raise ValueError(f"LABLIB_PROFILE={raw!r} is not a known profile; expected one of 'full', 'small' "
                              "(or leave it unset to choose by hardware: 'full' with a CUDA GPU, else 'small').")
         return value
     return "full" if torch.cuda.is_available() else "small"
 
 
-def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bool = True) -> dict:
+def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any]) -> dict:
     """The settings of the active profile; prints both profiles' side by side (every lab, first in lab 00).
 
     ``full`` and ``small`` must have the same keys, so a reader sees what changes.
@@ -41,28 +39,17 @@ def pick_settings(full: Mapping[str, Any], small: Mapping[str, Any], *, show: bo
         raise ValueError(f"pick_settings needs the same keys in both profiles; only in full: "
                          f"{sorted(set(full) - set(small))}, only in small: {sorted(set(small) - set(full))}")
     active = profile()
-    if show:
-        width = max([len(k) for k in full] + [7])
-        print(f"{'setting':<{width}}  {'full':<28}  {'small':<28}")
-        for key in full:
-            print(f"{key:<{width}}  {str(full[key]):<28}  {str(small[key]):<28}")
-        print(f"-> using the '{active}' profile")
+    width = max([len(k) for k in full] + [7])
+    print(f"{'setting':<{width}}  {'full':<28}  {'small':<28}")
+    for key in full:
+        print(f"{key:<{width}}  {str(full[key]):<28}  {str(small[key]):<28}")
+    print(f"-> using the '{active}' profile")
     return dict(full if active == "full" else small)
 
 
-def device(prefer: str | None = None):
-    """The ``torch.device`` labs and lablib use by default: CUDA when present, else CPU (lab 00).
-
-    ``prefer`` forces ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA on a machine without it is refused here.
-    """
-    if prefer is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(prefer, str) or prefer.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"device(prefer={prefer!r}): expected 'cpu', 'cuda' or 'cuda:N'")
-    if prefer.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device(prefer={prefer!r}) but no CUDA GPU is available here. "
-                           "On Colab: Runtime > Change runtime type > GPU. Locally: use the 'small' profile.")
-    return torch.device(prefer)
+def device():
+    """The ``torch.device`` labs and lablib use by default: CUDA when present, else CPU (lab 00)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def seed_everything(seed: int) -> int:

@@ -30,9 +30,9 @@ def _as_array(value: Any, name: str, what: str):
 
 def check_shape(name: str, value: Any, expected: Sequence[int]) -> None:
     """Pass when ``value`` (tensor or array) has shape ``expected`` (labs 02, 05)."""
-    shape = tuple(getattr(value, "shape", ()))
-    if value is None or not hasattr(value, "shape"):
+    if not hasattr(value, "shape"):  # None, a list, ...
         raise CheckFailed(f"{name}: expected a tensor/array of shape {tuple(expected)}, got {type(value).__name__}")
+    shape = tuple(value.shape)
     if shape != tuple(expected):
         raise CheckFailed(f"{name}: expected shape {tuple(expected)}, got {shape}")
     _passed(name, f"shape {shape}")

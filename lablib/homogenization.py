@@ -174,10 +174,7 @@ def _word_features(tokens: Sequence[str], i: int) -> dict:
 class FeatureTagger:
     """Logistic regression on hand-made features of each word: the ecosystem's non-neural member (lab 07)."""
 
-    def __init__(self, C: float = 1.0, max_iter: int = 300):
-        if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
-            raise ValueError(f"FeatureTagger: C must be a positive number, got {C!r}")
-        self.C, self.max_iter = float(C), max_iter
+    def __init__(self):
         self.vectorizer = self.model = None
 
     def _matrix(self, sentences: Sequence):
@@ -204,7 +201,7 @@ class FeatureTagger:
             labels += tags
         self.vectorizer = DictVectorizer()
         x = self.vectorizer.fit_transform(rows)
-        self.model = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        self.model = LogisticRegression(max_iter=300)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model.fit(x, labels)

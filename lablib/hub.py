@@ -21,10 +21,6 @@ class _Source(NamedTuple):
     repo_id: str
     revision: str
 
-    @property
-    def pinned(self) -> bool:
-        return re.fullmatch(r"[0-9a-f]{40}", self.revision) is not None
-
 
 #: A script-free copy kept by a datasets maintainer (pinned), then the hub's parquet export of the original.
 _CONLL_SOURCES = (_Source("lhoestq/conll2003", "19edcb426bfd625c275c17b9a99b2239243f4377"),
@@ -42,27 +38,14 @@ class DataSourceError(RuntimeError):
     """No hub source could provide the data set; the message lists why, source by source (labs 03, 04)."""
 
 
-def _split_of(dataset_dict, split: str, size: int, where: str, unit: str):
-    if split not in dataset_dict:
-        raise ValueError(f"{where}: no split {split!r} (has {sorted(dataset_dict)})")
-    if len(dataset_dict[split]) != size:
-        raise ValueError(f"{where}: split {split!r} has {len(dataset_dict[split])} {unit}, expected {size}")
-    return dataset_dict[split]
-
-
-def _conll_splits(dataset_dict, where: str, sizes: dict) -> dict:
-    """``{split: [Sentence]}``, tag ids mapped through the data set's own tag names."""
-    splits = {}
-    for split, size in sizes.items():
-        data = _split_of(dataset_dict, split, size, where, "sentences")
-        names = getattr(getattr(data.features.get("ner_tags"), "feature", None), "names", None)
-        if names is None:
-            raise ValueError(f"{where} [{split}]: column 'ner_tags' is not a sequence of class labels with names")
-        if sorted(names) != sorted(TAGS):
-            raise ValueError(f"{where} [{split}]: tag names {names} differ from the CoNLL-2003 set {list(TAGS)}")
-        splits[split] = [Sentence(list(tokens), [names[i] for i in tags])
-                         for tokens, tags in zip(data["tokens"], data["ner_tags"])]
-    return splits
+def _conll_split(data, where: str) -> list:
+    """One split as Sentences, tag ids mapped through the data set's own tag names."""
+    names = getattr(getattr(data.features.get("ner_tags"), "feature", None), "names", None)
+    if names is None:
+        raise ValueError(f"{where}: column 'ner_tags' is not a sequence of class labels with names")
+    if sorted(names) != sorted(TAGS):
+        raise ValueError(f"{where}: tag names {names} differ from the CoNLL-2003 set {list(TAGS)}")
+    return [Sentence(list(tokens), [names[i] for i in tags]) for tokens, tags in zip(data["tokens"], data["ner_tags"])]
 
 
 def _clean_imdb_text(text: str) -> str:
@@ -70,25 +53,20 @@ def _clean_imdb_text(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", text, flags=re.IGNORECASE)).strip()
 
 
-def _imdb_splits(dataset_dict, where: str, sizes: dict) -> dict:
-    """``{split: (texts, labels)}`` with label 1 = positive (mapped by name), each split balanced."""
-    splits = {}
-    for split, size in sizes.items():
-        data = _split_of(dataset_dict, split, size, where, "reviews")
-        names = getattr(data.features.get("label"), "names", None)
-        if names is None or sorted(names) != ["neg", "pos"]:
-            raise ValueError(f"{where}: column 'label' should be a class label with names neg/pos, got {names}")
-        labels = [int(names[i] == "pos") for i in data["label"]]
-        if 2 * sum(labels) != len(labels):
-            raise ValueError(f"{where}: split {split!r} has {sum(labels)} positive reviews of {len(labels)}, "
-                             "expected half")
-        splits[split] = ([_clean_imdb_text(text) for text in data["text"]], labels)
-    return splits
+def _imdb_split(data, where: str) -> tuple:
+    """One split as ``(texts, labels)`` with label 1 = positive (mapped by name), checked to be balanced."""
+    names = getattr(data.features.get("label"), "names", None)
+    if names is None or sorted(names) != ["neg", "pos"]:
+        raise ValueError(f"{where}: column 'label' should be a class label with names neg/pos, got {names}")
+    labels = [int(names[i] == "pos") for i in data["label"]]
+    if 2 * sum(labels) != len(labels):
+        raise ValueError(f"{where}: {sum(labels)} positive reviews of {len(labels)}, expected half")
+    return [_clean_imdb_text(text) for text in data["text"]], labels
 
 
-def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Callable, load_dataset,
-                             local: str) -> dict:
-    """``convert(load_dataset(...), "repo@revision")`` of the first source that loads and passes its checks."""
+def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Callable, sizes: dict, unit: str,
+                             load_dataset, local: str) -> dict:
+    """``{split: convert(data, "repo@revision [split]")}`` of the first source whose splits load and pass the checks."""
     how_to_fix = ("What to do: check the internet connection (on Colab: Runtime > Restart and run again); "
                   f"or run the lab in the 'small' profile (LABLIB_PROFILE=small), which needs no download{local}.")
     if is_offline():
@@ -100,17 +78,23 @@ def _first_source_that_works(what: str, sources: Sequence[_Source], convert: Cal
     for source in sources:
         where = f"{source.repo_id}@{source.revision}"
         try:
-            splits = convert(load_dataset(source.repo_id, revision=source.revision), where)
+            loaded, splits = load_dataset(source.repo_id, revision=source.revision), {}
+            for split, size in sizes.items():
+                if split not in loaded:
+                    raise ValueError(f"{where}: no split {split!r} (has {sorted(loaded)})")
+                if len(loaded[split]) != size:
+                    raise ValueError(f"{where}: split {split!r} has {len(loaded[split])} {unit}, expected {size}")
+                splits[split] = convert(loaded[split], f"{where} [{split}]")
         except Exception as error:  # any failure: try the next source, remember why
             failures.append(f"  - {where}: {type(error).__name__}: {error}")
             continue
-        print(f"{what} loaded from {where}: " + ", ".join(f"{split} {len(items):,}" for split, items in splits.items()))
+        print(f"{what} loaded from {where}: " + ", ".join(f"{split} {size:,} {unit}" for split, size in sizes.items()))
         return splits
     raise DataSourceError(f"could not load {what} from any hub source:\n" + "\n".join(failures) + "\n" + how_to_fix)
 
 
-def load_conll2003(sources: Sequence[_Source] = _CONLL_SOURCES, *, load_dataset: Optional[Callable] = None,
-                   expected_sizes: Optional[dict] = None, folder: str | os.PathLike | None = None) -> dict:
+def load_conll2003(*, load_dataset: Optional[Callable] = None, expected_sizes: Optional[dict] = None,
+                   folder: str | os.PathLike | None = None) -> dict:
     """CoNLL-2003 from the first hub source that works: ``{"train"|"validation"|"test": [Sentence]}`` (lab 03).
 
     With ``folder``, from the local files ``train.txt``, ``dev.txt`` and ``test.txt`` (CoNLL format, IOB2).
@@ -118,7 +102,7 @@ def load_conll2003(sources: Sequence[_Source] = _CONLL_SOURCES, *, load_dataset:
     sizes = expected_sizes or _CONLL_SIZES
     if folder is None:
         return _first_source_that_works(
-            "CoNLL-2003", sources, lambda loaded, where: _conll_splits(loaded, where, sizes), load_dataset,
+            "CoNLL-2003", _CONLL_SOURCES, _conll_split, sizes, "sentences", load_dataset,
             "; or, if you have the CoNLL-2003 files, load them with lablib.hub.load_conll2003(folder=path)")
     splits = {}
     for split, name in _CONLL_FILES.items():
@@ -131,9 +115,7 @@ def load_conll2003(sources: Sequence[_Source] = _CONLL_SOURCES, *, load_dataset:
     return splits
 
 
-def load_imdb(sources: Sequence[_Source] = _IMDB_SOURCES, *, load_dataset: Optional[Callable] = None,
-              expected_sizes: Optional[dict] = None) -> dict:
+def load_imdb(*, load_dataset: Optional[Callable] = None, expected_sizes: Optional[dict] = None) -> dict:
     """IMDB from the first hub source that works: ``{"train"|"test": (texts, labels)}``, 1 = positive (lab 04)."""
-    sizes = expected_sizes or _IMDB_SIZES
-    return _first_source_that_works("IMDB", sources, lambda loaded, where: _imdb_splits(loaded, where, sizes),
+    return _first_source_that_works("IMDB", _IMDB_SOURCES, _imdb_split, expected_sizes or _IMDB_SIZES, "reviews",
                                     load_dataset, "")

@@ -26,8 +26,8 @@ def _check_tensor(name: str, value, *, floating: bool | None = None) -> torch.Te
     return value
 
 
-def _counted(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    """Check (logits, targets) of a C-class loss; return the mask of counted positions."""
+def _target_distribution(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, label_smoothing: float):
+    """Check (logits, targets) of a C-class loss; return the mask of counted positions and the targets q."""
     _check_tensor("logits", logits, floating=True)
     _check_tensor("targets", targets, floating=False)
     if logits.dim() < 1 or tuple(targets.shape) != tuple(logits.shape[:-1]):
@@ -39,7 +39,7 @@ def _counted(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> 
         first = tuple(int(i) for i in bad.nonzero()[0])
         raise ValueError(f"target {int(targets[first])} at position {first} is outside the class range "
                          f"0..{logits.shape[-1] - 1} (and is not ignore_index={ignore_index})")
-    return counted
+    return counted, smoothed_targets(torch.where(counted, targets, -1), logits.shape[-1], label_smoothing, logits.dtype)
 
 
 def _reduce(per_position: torch.Tensor, counted: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -86,12 +86,6 @@ def smoothed_targets(targets: torch.Tensor, num_classes: int, label_smoothing: f
     onehot = torch.nn.functional.one_hot(torch.where(valid, targets, 0), num_classes)
     q = (1.0 - label_smoothing) * onehot.to(dtype or torch.get_default_dtype()) + label_smoothing / num_classes
     return q * valid.unsqueeze(-1)
-
-
-def _target_distribution(logits, targets, ignore_index: int, label_smoothing: float):
-    counted = _counted(logits, targets, ignore_index)
-    q = smoothed_targets(torch.where(counted, targets, -1), logits.shape[-1], label_smoothing, logits.dtype)
-    return counted, q
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, ignore_index: int = IGNORE_INDEX,

@@ -130,8 +130,7 @@ def linear_cka_kernel(x: Any, y: Any) -> float:
 
 def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
     """Linear CKA between every pair of representations: a symmetric ``m x m`` matrix (``book/homogenization.md``)."""
-    if isinstance(representations, (str, bytes)) or not isinstance(representations, Sequence):
-        raise ValueError(f"representations must be a list or tuple of arrays, got {type(representations).__name__}")
+    C.instance(representations, (list, tuple), "representations (one array per model)", "cka_matrix")
     m = len(representations)
     if m < 2:
         raise ValueError(f"cka_matrix needs at least 2 representations, got {m}")
@@ -148,9 +147,7 @@ def cka_matrix(representations: Sequence[Any]) -> np.ndarray:
 
 def failure_matrix(predictions: Sequence[Any], labels: Any) -> np.ndarray:
     """The failure matrix ``(n_items, n_models)``, True where model j gets item i wrong (``book/homogenization.md``)."""
-    if isinstance(predictions, (str, bytes)) or not isinstance(predictions, Sequence):
-        raise ValueError(f"predictions must be a list or tuple with one 1-D array per model, "
-                         f"got {type(predictions).__name__}")
+    C.instance(predictions, (list, tuple), "predictions (one 1-D array per model)", "failure_matrix")
     labels = _check_vector(labels, "labels")
     if len(predictions) < 2:
         raise ValueError(f"predictions holds {len(predictions)} model(s); shared failure needs at least 2")
@@ -187,20 +184,16 @@ def independent_all_correct_rate(failures: Any) -> float:
     return float(np.prod(1.0 - error_rates(failures)))
 
 
-def _check_defined_rates(rates: np.ndarray, what: str) -> None:
-    zero = np.flatnonzero(rates == 0)
-    if zero.size:
-        raise ValueError(f"the {what} is undefined: model {int(zero[0])} makes no errors (error rate 0), "
-                         "and the ratio divides by its error rate; drop that model or use more items")
-
-
 def homogenization_ratio(failures: Any, kind: str = "pairwise") -> float:
     """Observed shared failure over what independence predicts (Bommasani et al., 2022; ``book/homogenization.md``)."""
     if kind not in ("pairwise", "k-way"):
         raise ValueError(f"kind={kind!r}: expected one of ('pairwise', 'k-way')")
     f = _check_failures(failures)
     rates = f.mean(axis=0)
-    _check_defined_rates(rates, f"{kind} homogenization ratio")
+    if not rates.all():
+        raise ValueError(f"the {kind} homogenization ratio is undefined: model {int(np.argmin(rates))} makes no "
+                         "errors (error rate 0), and the ratio divides by its error rate; drop that model or use "
+                         "more items")
     if kind == "k-way":
         return float(f.all(axis=1).mean() / np.prod(rates))
     ratios = [np.mean(f[:, i] & f[:, j]) / (rates[i] * rates[j]) for i, j in combinations(range(f.shape[1]), 2)]

@@ -27,7 +27,7 @@ import random
 from typing import Iterable, Mapping
 
 from .data import templates
-from .ner import ENTITY_TYPES, Sentence
+from .ner import ENTITY_TYPES, Sentence, entity_spans
 
 _DEFAULT_SEED = 2003
 _DEFAULT_SIZES = {"train": 3000, "validation": 500, "test": 500}  # the splits, in the order they are made
@@ -44,14 +44,10 @@ _FRAMES = _DATA["frames"]
 
 def _name(rng: random.Random, slot: str, pool: Mapping[str, list]) -> str:
     """One name for an entity slot (a string of space-separated tokens)."""
-    if slot in ("AMBP", "AMBL"):
+    if slot in ("AMBP", "AMBL") or (slot == "LOC" and rng.randrange(20) == 0):  # one place in 20 is ambiguous
         return rng.choice(_AMBIGUOUS)
-    if slot == "LAST":
-        return rng.choice(pool["last"])
-    if slot == "LOC":  # one place in twenty is an ambiguous word
-        return rng.choice(_AMBIGUOUS) if rng.randrange(20) == 0 else rng.choice(pool["LOC"])
     if slot != "PER":
-        return rng.choice(pool[slot])
+        return rng.choice(pool["last" if slot == "LAST" else slot])
     roll = rng.randrange(10)
     first = rng.choice(_AMBIGUOUS) if roll == 0 else rng.choice(pool["first"])
     last = rng.choice(pool["last"])
@@ -78,11 +74,9 @@ def _entity(rng: random.Random, slot: str, pool: Mapping[str, list], used: list)
     for index in range(count):
         if index > 0:  # A , B , C and D
             parts.append(("," if index < count - 1 else "and", None))
-        text = _name(rng, name, pool)
-        for _ in range(20):  # the same name twice in one sentence reads oddly
-            if text not in used:
-                break
-            text = _name(rng, name, pool)
+        text, tries = _name(rng, name, pool), 0
+        while text in used and tries < 20:  # the same name twice in one sentence reads oddly
+            text, tries = _name(rng, name, pool), tries + 1
         used.append(text)
         parts.append((text, _SLOT_TYPES[name]))
     return parts
@@ -102,9 +96,7 @@ def sentence(rng: random.Random, pools: Mapping[str, list]) -> Sentence:
     used = []
 
     def draw(slot: str) -> list:
-        if slot.rstrip("*") in _SLOT_TYPES:
-            return _entity(rng, slot, pools, used)
-        return [(_filler(rng, slot), None)]
+        return _entity(rng, slot, pools, used) if slot.rstrip("*") in _SLOT_TYPES else [(_filler(rng, slot), None)]
 
     tokens, tags = [], []
     for slot, value in templates.fill(frame, draw):
@@ -135,10 +127,8 @@ def entity_strings(sentences: Iterable) -> dict:
     Every type of :data:`lablib.ner.ENTITY_TYPES` is a key. Entities are read as conlleval reads them: an
     ``I-X`` that does not continue an entity of type X starts a new one.
     """
-    from seqeval.metrics.sequence_labeling import get_entities
-
     found = {entity_type: set() for entity_type in ENTITY_TYPES}
     for tokens, tags in sentences:
-        for entity_type, start, end in get_entities(list(tags)):
-            found.setdefault(entity_type, set()).add(" ".join(tokens[start:end + 1]))
+        for entity_type, start, end in entity_spans(tags):
+            found.setdefault(entity_type, set()).add(" ".join(tokens[start:end]))
     return {entity_type: sorted(texts) for entity_type, texts in found.items()}

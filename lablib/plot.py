@@ -13,20 +13,14 @@ _STYLE = {
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
-def _use_style() -> None:
-    """Apply the course's style, with :data:`PALETTE` as the colour cycle, to every later figure."""
-    import matplotlib as mpl
-    from cycler import cycler
-
-    mpl.rcParams.update({**_STYLE, "axes.prop_cycle": cycler(color=PALETTE)})
-
-
 def figure(nrows: int = 1, ncols: int = 1, *, width: float | None = None, height: float | None = None, **kwargs):
     """``(fig, axes)`` in the course style, ``axes`` one Axes when 1x1; size in inches (every lab, first in lab 01)."""
     nrows, ncols = checks.integer(nrows, "nrows", "figure"), checks.integer(ncols, "ncols", "figure")
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
-    _use_style()
+    # the course's style, with PALETTE as the colour cycle, for this and every later figure
+    plt.rcParams.update({**_STYLE, "axes.prop_cycle": cycler(color=PALETTE)})
     base_w, base_h = _STYLE["figure.figsize"]
     width = width if width is not None else min(base_w * ncols * 0.8 + base_w * 0.2, 14)
     height = height if height is not None else base_h * nrows * 0.9

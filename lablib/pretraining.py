@@ -61,11 +61,6 @@ class Vocabulary:
     def __contains__(self, word: str) -> bool:
         return word in self.stoi
 
-    @property
-    def special_ids(self) -> tuple:
-        """The ids of the special tokens (never masked, never predicted)."""
-        return tuple(range(self.num_special))
-
     def encode(self, tokens: Sequence[str], add_special_tokens: bool = True) -> list:
         """Token ids of a list of words, with ``[CLS] ... [SEP]`` around them by default."""
         if isinstance(tokens, str):
@@ -73,10 +68,9 @@ class Vocabulary:
         ids = [self.stoi.get(token, self.unk_id) for token in tokens]
         return [self.cls_id] + ids + [self.sep_id] if add_special_tokens else ids
 
-    def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> list:
+    def decode(self, ids: Iterable[int]) -> list:
         """The words of a list (or tensor) of ids."""
-        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-        return [self.itos[i] for i in ids if not (skip_special_tokens and i < self.num_special)]
+        return [self.itos[i] for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
 
 
 def mask_tokens(input_ids, vocab: Vocabulary, generator, probability: float = 0.15) -> tuple:

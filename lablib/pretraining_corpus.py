@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from . import checks as C
 from . import ner_corpus
@@ -38,12 +38,7 @@ _DATA = templates.load("pretraining_corpus")
 # Real countries (name, nationality, a language widely spoken there, towns) and the invented country Avalon,
 # which owns the invented towns of both NER pools. Every town is in one country.
 _COUNTRIES = tuple((c["name"], c["nationality"], c["language"], tuple(c["towns"])) for c in _DATA["countries"])
-_FILLERS = templates.load("ner_corpus")["fillers"]  # days, roles, numbers: the NER frames' slots tagged O
-
-
-def _union(key: str) -> list:
-    """One name pool of both NER pools (train first, then test), without repeats, in order."""
-    return list(dict.fromkeys(ner_corpus.POOLS["train"][key] + ner_corpus.POOLS["test"][key]))
+_FILLERS = ner_corpus._FILLERS  # days, roles, numbers: the NER frames' slots tagged O
 
 
 @dataclass(frozen=True)
@@ -86,13 +81,15 @@ def make_world(seed: int = _DEFAULT_SEED) -> World:
     country_of_town = {town: name for name, (_n, _l, towns) in countries.items() for town in towns}
     towns = list(country_of_town)
     homes = [name for name in countries if countries[name][2]]  # countries that have towns
-    orgs, clubs = _union("ORG"), _union("CLUB")
+    train, test = ner_corpus.POOLS["train"], ner_corpus.POOLS["test"]
+    pools = {key: list(dict.fromkeys(train[key] + test[key])) for key in train}  # both, train first, no repeats
+    orgs, clubs = pools["ORG"], pools["CLUB"]
     org_town = {org: rng.choice(towns) for org in orgs}
     club_town = {}
     for club in clubs:  # "Kingsbridge FC" plays in Kingsbridge; others get a town at random
         named = [town for town in towns if club.startswith(town + " ")]
         club_town[club] = named[0] if named else rng.choice(towns)
-    firsts, lasts = _union("first"), _union("last")
+    firsts, lasts = pools["first"], pools["last"]
     people = []
     while len(people) < _NUM_PEOPLE:
         name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
@@ -105,7 +102,6 @@ def make_world(seed: int = _DEFAULT_SEED) -> World:
             town=rng.choice(countries[country][2]),
             role=rng.choice(_DATA["athlete_roles"] if athlete else _FILLERS["ROLE"]),
             employer=rng.choice(clubs if athlete else orgs), athlete=athlete))
-    pools = {key: _union(key) for key in ner_corpus.POOLS["train"]}
     return World(people, org_town, club_town, country_of_town, countries, pools)
 
 
@@ -139,18 +135,16 @@ def _place_slots(rng: random.Random, world: World) -> dict:
     }
 
 
-def _fill(rng: random.Random, frame: str, slots: Mapping[str, str]) -> list:
-    """The tokens of ``frame`` with every ``{SLOT}`` replaced (world slots first, then fillers)."""
+def _fact_sentence(rng: random.Random, world: World) -> list:
+    """The tokens of a fact frame: its world slots filled from ``world``, the other slots as fillers."""
+    if rng.randrange(10) < 3:  # facts about places
+        frame, slots = rng.choice(_DATA["place_frames"]), _place_slots(rng, world)
+    else:
+        person = rng.choice(world.people)
+        frame = rng.choice(_DATA["athlete_frames"] if person.athlete else _DATA["person_frames"])
+        slots = _person_slots(rng, world, person)
     pieces = templates.fill(frame, lambda slot: slots[slot] if slot in slots else templates.draw(rng, slot, _FILLERS))
     return "".join(text for _, text in pieces).split()
-
-
-def _fact_sentence(rng: random.Random, world: World) -> list:
-    if rng.randrange(10) < 3:  # facts about places
-        return _fill(rng, rng.choice(_DATA["place_frames"]), _place_slots(rng, world))
-    person = rng.choice(world.people)
-    frames = _DATA["athlete_frames"] if person.athlete else _DATA["person_frames"]
-    return _fill(rng, rng.choice(frames), _person_slots(rng, world, person))
 
 
 def generate(seed: int = _DEFAULT_SEED, size: int = _DEFAULT_SIZE) -> list:

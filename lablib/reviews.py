@@ -63,36 +63,26 @@ _NEUTRAL = _DATA["neutral"]  # words and phrases without sentiment, split betwee
 _FRAMES = _DATA["frames"]  # templates by side and phenomenon
 
 
-def _vocabulary(side: str, sentiment_side: str, label: int) -> dict:
-    """The words a review's frame may use: the side's neutral words, then the sentiment words by polarity."""
-    vocabulary = dict(_NEUTRAL[side])
-    for sign, polarity in (("+", label), ("-", 1 - label)):
-        verbs = _VERBS[sentiment_side][polarity]
-        vocabulary[f"adj{sign}"] = _ADJECTIVES[sentiment_side][polarity]
-        vocabulary[f"past{sign}"] = [past for past, _ in verbs]
-        vocabulary[f"base{sign}"] = [base for _, base in verbs]
-    return vocabulary
-
-
 def _review(rng: random.Random, side: str, sentiment_side: str, phenomenon: str, label: int) -> Review:
     index = rng.randrange(len(_FRAMES[side][phenomenon]))
     frame = _FRAMES[side][phenomenon][index]
-    vocabulary = _vocabulary(side, sentiment_side, label)
+    vocabulary = dict(_NEUTRAL[side])  # the words the frame may use: the side's neutral words, then by polarity
+    for sign, polarity in (("+", label), ("-", 1 - label)):  # the label's sentiment words, and the foil's
+        vocabulary[f"adj{sign}"] = _ADJECTIVES[sentiment_side][polarity]
+        vocabulary[f"past{sign}"], vocabulary[f"base{sign}"] = zip(*_VERBS[sentiment_side][polarity])
     numbered = len(set(re.findall(r"\{aspect (\d+)", frame)))
-    aspects = []  # {aspect 1}, {aspect 2}, ...: distinct, drawn before the other slots
-    while len(aspects) < numbered:
+    chosen = {}  # {aspect 1}, {aspect 2}, ...: distinct, drawn before the other slots
+    while len(chosen) < numbered:
         aspect = rng.choice(vocabulary["aspect"])
-        if aspect not in aspects:
-            aspects.append(aspect)
-    chosen = {f"aspect {i}": aspect for i, aspect in enumerate(aspects, start=1)}
+        if aspect not in chosen.values():
+            chosen[f"aspect {len(chosen) + 1}"] = aspect
     pieces = templates.fill(frame, lambda slot: chosen.get(slot) or templates.draw(rng, slot, vocabulary))
     text = "".join(value for _, value in pieces)
     text = text[0].upper() + text[1:]
     where = rng.randrange(6)  # one review in three gets a neutral sentence before or after
-    if where == 0:
-        text = f"{rng.choice(vocabulary['filler'])} {text}"
-    elif where == 1:
-        text = f"{text} {rng.choice(vocabulary['filler'])}"
+    if where < 2:
+        filler = rng.choice(vocabulary["filler"])
+        text = f"{filler} {text}" if where == 0 else f"{text} {filler}"
     return Review(text, label, phenomenon, "seen" if sentiment_side == "train" else "unseen",
                   f"{side}/{phenomenon}/{index}")
 

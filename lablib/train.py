@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from . import checks as C
@@ -73,7 +74,7 @@ class History:
     total_seconds: float = 0.0
     device: str = "cpu"
     amp: str = "off"
-    stopped_early: bool = False  # max_seconds or stop_when ended training before the planned steps
+    stopped_early: bool = False  # stop_when ended training before the planned steps
 
     @property
     def sentences_per_second(self) -> float:
@@ -108,9 +109,8 @@ def _amp_dtype(amp: Any, device) -> torch.dtype | None:
         raise ValueError(f"amp must be one of ('auto', 'bf16', 'fp16', 'off') (or True/False), got {amp!r}")
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
-    if device.type == "cpu" and amp == "bf16":
-        return torch.bfloat16  # only when asked: fast on CPUs with bfloat16 instructions (lab 03's recipe)
-    if device.type != "cuda":
+    # bf16 on a CPU only when asked: fast on CPUs with bfloat16 instructions (lab 03's recipe)
+    if device.type != "cuda" and not (device.type == "cpu" and amp == "bf16"):
         raise ValueError(f"amp={amp!r} needs a CUDA device (on CPU only 'bf16' is allowed); 'auto' trains "
                          "in float32 on CPU")
     return _fast_half_dtype(device) if amp == "auto" else torch.bfloat16 if amp == "bf16" else torch.float16
@@ -123,8 +123,6 @@ def predict(model: torch.nn.Module, batches, *, device=None, amp: str | bool = "
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = _amp_dtype(amp, device)
-    if total is None and hasattr(batches, "__len__"):
-        total = len(batches)
     was_training = model.training
     model.to(device).eval()
     outputs = []
@@ -158,8 +156,7 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
           warmup_steps: int | None = None, max_grad_norm: float | None = 1.0, device=None, amp: str | bool = "auto",
           loss_fn: Callable | None = None, evaluate: Callable[[torch.nn.Module], Mapping] | None = None,
           eval_every: int | Iterable[int] | None = None, stop_when: Callable[["History"], bool] | None = None,
-          log_every: int = 10, progress: bool = True, desc: str = "training", leave: bool = True,
-          max_seconds: float | None = None) -> History:
+          log_every: int = 10, progress: bool = True, desc: str = "training", leave: bool = True) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``, ``steps`` steps or ``seconds``; a History (lab 03).
 
     With ``seconds`` it trains until that much time is spent; after warm-up the rate decays to zero with the time left.
@@ -181,10 +178,8 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
         C.number(lr, "lr", where, low=0, low_open=True)
     C.number(weight_decay, "weight_decay", where, low=0)
     C.number(warmup_ratio, "warmup_ratio", where, low=0, high=1)
-    if max_seconds is not None:
-        C.number(max_seconds, "max_seconds", where, low=0)
     if seconds is not None:
-        max_seconds = C.number(seconds, "seconds", where, low=0, low_open=True)
+        seconds = C.number(seconds, "seconds", where, low=0, low_open=True)
     try:
         per_epoch = len(train_loader)
     except TypeError:
@@ -196,13 +191,13 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
         raise ValueError(f"{where}: train_loader is empty; nothing to train on")
     total = (C.integer(epochs, "epochs", where) * per_epoch if epochs is not None
              else C.integer(steps, "steps", where) if steps is not None else None)  # None: until time runs out
-    if eval_every is None:
-        eval_steps = set(range(per_epoch, total + 1, per_epoch)) if epochs is not None else {total}
-    elif isinstance(eval_every, int):
-        C.integer(eval_every, "eval_every", where)
-        eval_steps = {*range(eval_every, total + 1, eval_every), total} if total is not None else None
+    if eval_every is None or isinstance(eval_every, int):  # every n steps (by default each epoch) and at the end
+        every = C.integer(eval_every, "eval_every", where) if eval_every is not None else per_epoch if epochs else 0
+
+        def due(step: int) -> bool:  # evaluate after this step?
+            return step > 0 and (step == total or bool(every) and step % every == 0)
     else:
-        eval_steps = {C.integer(s, "eval_every step", where, low=0, high=total) for s in eval_every}
+        due = {C.integer(s, "eval_every step", where, low=0, high=total) for s in eval_every}.__contains__
     if warmup_steps is None and total is None:
         raise ValueError(f"{where}: with seconds= give warmup_steps= (warmup_ratio needs a known number of steps)")
     warmup = (round(warmup_ratio * total) if warmup_steps is None
@@ -220,18 +215,17 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
     def trained() -> float:  # training seconds so far
         return history.train_seconds + time.perf_counter() - clock["start"]
 
-    def time_factor(step: int) -> float:  # the schedule on time, for seconds=
-        if step < warmup or schedule == "constant":
-            return step / max(1, warmup) if step < warmup else 1.0
+    def lr_factor(step: int) -> float:  # the schedule by steps; with seconds= the decay follows the time left
+        if total is not None or step < warmup or schedule == "constant":
+            return _lr_factor(step, warmup_steps=warmup, total_steps=total or 0, schedule=schedule)
         if step == warmup:
             clock["warm"] = trained()
-        return max(0.0, (max_seconds - trained()) / max(1e-9, max_seconds - clock["warm"]))
+        return max(0.0, (seconds - trained()) / max(1e-9, seconds - clock["warm"]))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, time_factor if total is None else (
-        lambda s: _lr_factor(s, warmup_steps=warmup, total_steps=total, schedule=schedule)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
     loss_fn = loss_fn or _default_loss
-    bar = tqdm(total=total if total is not None else round(max_seconds), desc=desc, leave=leave,
+    bar = tqdm(total=total if total is not None else round(seconds), desc=desc, leave=leave,
                unit="step" if total is not None else "s", disable=not progress)
     pending = []  # (step, epoch, loss tensor, lr) not yet copied from the device: one copy per log_every steps
     step, epoch, began = 0, 0, time.perf_counter()
@@ -262,22 +256,18 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
         with torch.no_grad():
             metrics = evaluate(model)
         sync()
-        seconds = time.perf_counter() - start
+        spent = time.perf_counter() - start
         if not isinstance(metrics, Mapping):
             raise ValueError(f"{where}: evaluate(model) must return a dict of metrics, got {metrics!r:.80}")
-        history.evaluations.append(_Evaluation(step, step / per_epoch if per_epoch else epoch, seconds, dict(metrics)))
-        history.eval_seconds += seconds
+        history.evaluations.append(_Evaluation(step, step / per_epoch if per_epoch else epoch, spent, dict(metrics)))
+        history.eval_seconds += spent
         bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))}, refresh=False)
         model.train()
         return stop_when is not None and bool(stop_when(history))
 
-    def due(step: int) -> bool:  # evaluate after this step?
-        return step % eval_every == 0 if eval_steps is None else step in eval_steps
-
     try:
-        stop = eval_steps is not None and 0 in eval_steps and run_evaluation()
-        stopped = stop
-        while (total is None or step < total) and not stop:
+        stop, out_of_time = due(0) and run_evaluation(), False  # stop: stop_when said so
+        while (total is None or step < total) and not (stop or out_of_time):
             model.train()
             sync()
             clock["start"], seen = time.perf_counter(), 0
@@ -307,20 +297,19 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
                 if step % log_every == 0:
                     flush()
                     bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
-                out_of_time = max_seconds is not None and elapsed >= max_seconds
+                out_of_time = seconds is not None and elapsed >= seconds
                 if due(step) or out_of_time:
                     pause()
-                    stopped = run_evaluation()
-                    stop = stopped or out_of_time
+                    stop = run_evaluation()
                     clock["start"] = time.perf_counter()
-                if stop or step == total:
+                if stop or out_of_time or step == total:
                     break
             epoch += 1
             pause()
             if seen == 0:
                 raise ValueError(f"{where}: train_loader gave no batch in pass {epoch} after {step} steps "
                                  "(a one-shot iterator? pass a list or a DataLoader)")
-        history.stopped_early = step < total if total is not None else stopped
+        history.stopped_early = step < total if total is not None else stop
         if history.stopped_early:
             bar.total = bar.n  # a planned stop, not an interruption (a notebook bar would turn red)
             bar.refresh()
@@ -334,33 +323,28 @@ def train(model: torch.nn.Module, train_loader, *, epochs: int | None = None, st
 def smooth(values: Sequence[float], window: int) -> list:
     """Trailing moving average over ``window`` values, shorter at the start: a noisy loss curve (labs 03 and 05)."""
     C.integer(window, "window", "smooth")
-    out, total = [], 0.0
-    for i, value in enumerate(values):
-        total += value
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+    totals = np.cumsum(np.asarray(values, dtype=float))
+    sums = totals.copy()
+    sums[window:] -= totals[:-window]  # the sum of the last ``window`` values
+    return (sums / np.minimum(np.arange(1, len(sums) + 1), window)).tolist()
 
 
-def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = None, window: int | None = None):
+def plot_history(history: History, ax=None):
     """The training loss per step (raw and smoothed) and the evaluations on a second axis (lab 03)."""
     C.instance(history, History, "history", "plot_history")
     if ax is None:
         _fig, ax = plot.figure()
     if history.loss:
-        window = window or max(1, len(history.loss) // 20)
+        window = max(1, len(history.loss) // 20)
         ax.plot(history.step, history.loss, color=plot.PALETTE[0], alpha=0.25, linewidth=1)
         ax.plot(history.step, smooth(history.loss, window), color=plot.PALETTE[0],
                 label=f"training loss (mean of {window})" if window > 1 else "training loss")
     ax.set(xlabel="step", ylabel="loss")
     handles, labels = ax.get_legend_handles_labels()
 
-    names = list(metrics) if metrics is not None else [
-        name for name, value in (history.evaluations[0].metrics.items() if history.evaluations else ())
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    ]
-    if names and history.evaluations:
+    names = [name for name, value in (history.evaluations[0].metrics.items() if history.evaluations else ())
+             if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if names:
         right = ax.twinx()
         for colour, name in zip(plot.PALETTE[1:], names):
             points = [(e.step, e.metrics[name]) for e in history.evaluations if name in e.metrics]
@@ -376,10 +360,15 @@ def plot_history(history: History, ax=None, *, metrics: Sequence[str] | None = N
     return ax
 
 
-def trainer_arguments(*, epochs: int, batch_size: int, lr: float, warmup_steps: int = 0, device=None,
-                      group_by_length: bool = True, seed: int = 0, output_dir: str | None = None, **extra: Any):
-    """``TrainingArguments`` for the ``Trainer`` path of labs 03 and 04, the recipe of :func:`train`."""
+def trainer_arguments(*, epochs: int, batch_size: int, lr: float, warmup_steps: int = 0, device=None, seed: int = 0,
+                      **extra: Any):
+    """``TrainingArguments`` for the ``Trainer`` path of labs 03 and 04, the recipe of :func:`train`.
+
+    ``extra`` goes to ``TrainingArguments``; the default ``output_dir`` is one folder per user in the temporary
+    directory, reused by every call (``save_strategy="no"``), so that no call leaves a new folder behind.
+    """
     import dataclasses
+    import os
     import tempfile
 
     from transformers import TrainingArguments
@@ -391,8 +380,9 @@ def trainer_arguments(*, epochs: int, batch_size: int, lr: float, warmup_steps: 
     bf16 = on_gpu and _fast_half_dtype(device) == torch.bfloat16
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
     grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in known
-                else {"group_by_length": True}) if group_by_length else {}
-    settings = dict(output_dir=output_dir or tempfile.mkdtemp(prefix="lablib-trainer-"), num_train_epochs=epochs,
+                else {"group_by_length": True})
+    user = os.getuid() if hasattr(os, "getuid") else "user"  # without getuid (Windows) the temp dir is per user
+    settings = dict(output_dir=os.path.join(tempfile.gettempdir(), f"lablib-trainer-{user}"), num_train_epochs=epochs,
                     per_device_train_batch_size=batch_size, per_device_eval_batch_size=64, learning_rate=lr,
                     weight_decay=0.01, lr_scheduler_type="linear", warmup_steps=warmup_steps, save_strategy="no",
                     bf16=bf16, fp16=on_gpu and not bf16, use_cpu=not on_gpu, report_to="none", seed=seed)

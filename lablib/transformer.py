@@ -70,8 +70,7 @@ class MultiHeadAttention(nn.Module):
                 k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k, v
         heads, weights = attention(q, k, v, mask)  # (B, h, T, d_k), (B, h, T, T)
-        batch, _, length, _ = heads.shape
-        concat = heads.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_size)
+        concat = heads.transpose(1, 2).flatten(2)  # (B, T, h * d_k)
         return self.dropout(self.output(concat)), weights
 
 
@@ -107,8 +106,23 @@ class EncoderLayer(nn.Module):
         return x, weights
 
 
+class _FromHF:
+    """``from_hf`` of the two configs: ``_SUPPORTED`` maps a Hugging Face setting to the values implemented here."""
+
+    _SUPPORTED: dict = {}
+
+    @classmethod
+    def from_hf(cls, config):
+        """Take the sizes from a Hugging Face config; refuse what this model does not implement."""
+        for name, supported in cls._SUPPORTED.items():
+            if getattr(config, name, supported[0]) not in supported:
+                raise ValueError(f"{name}={getattr(config, name)!r} is not supported by this {cls.__name__} "
+                                 f"(it implements {supported[0]!r})")
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 @dataclass
-class EncoderConfig:
+class EncoderConfig(_FromHF):
     """The sizes of a BERT-style encoder, named as Hugging Face's ``BertConfig`` (lab 02)."""
 
     vocab_size: int = 30522
@@ -120,17 +134,8 @@ class EncoderConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
     hidden_dropout_prob: float = 0.1
-
-    @classmethod
-    def from_hf(cls, config) -> "EncoderConfig":
-        """Take the sizes from a ``transformers.BertConfig``; refuse what this encoder does not implement."""
-        act = getattr(config, "hidden_act", "gelu")
-        if act != "gelu":
-            raise ValueError(f"hidden_act={act!r} is not supported: this encoder implements BERT's exact 'gelu'")
-        kind = getattr(config, "position_embedding_type", "absolute")
-        if kind != "absolute":
-            raise ValueError(f"position_embedding_type={kind!r} is not supported: only learned absolute positions")
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+    # BERT's exact (erf) GELU and learned absolute positions
+    _SUPPORTED = {"hidden_act": ("gelu",), "position_embedding_type": ("absolute",)}
 
 
 class Embeddings(nn.Module):
@@ -190,85 +195,66 @@ class Encoder(nn.Module):
         return _EncoderOutput(x, tuple(hidden_states), tuple(attentions))
 
 
-def _hf_names(num_layers: int) -> dict:
-    """Map our parameter names to the names in a Hugging Face ``BertModel`` state dict."""
-    names = {f"embeddings.{ours}": f"embeddings.{theirs}" for ours, theirs in (
-        ("token.weight", "word_embeddings.weight"), ("position.weight", "position_embeddings.weight"),
-        ("segment.weight", "token_type_embeddings.weight"), ("norm.weight", "LayerNorm.weight"),
-        ("norm.bias", "LayerNorm.bias"))}
-    per_layer = {"attention.query": "attention.self.query", "attention.key": "attention.self.key",
-                 "attention.value": "attention.self.value", "attention.output": "attention.output.dense",
-                 "attention_norm": "attention.output.LayerNorm", "feed_forward.up": "intermediate.dense",
-                 "feed_forward.down": "output.dense", "output_norm": "output.LayerNorm"}
-    for i in range(num_layers):
-        for ours, theirs in per_layer.items():
-            for kind in ("weight", "bias"):
-                names[f"layers.{i}.{ours}.{kind}"] = f"encoder.layer.{i}.{theirs}.{kind}"
-    return names
+#: Our module names -> those of a Hugging Face ``BertModel``; layer i's are under ``encoder.layer.i.`` there.
+_BERT_NAMES = {"embeddings.token": "embeddings.word_embeddings", "embeddings.norm": "embeddings.LayerNorm",
+               "embeddings.position": "embeddings.position_embeddings",
+               "embeddings.segment": "embeddings.token_type_embeddings",
+               "attention.query": "attention.self.query", "attention.key": "attention.self.key",
+               "attention.value": "attention.self.value", "attention.output": "attention.output.dense",
+               "attention_norm": "attention.output.LayerNorm", "feed_forward.up": "intermediate.dense",
+               "feed_forward.down": "output.dense", "output_norm": "output.LayerNorm"}
 
 
-def _checkpoint(source, config_class, model_class, prefix: str, caller: str, **kwargs):
-    """(config, state dict without ``prefix``) of a checkpoint folder, a hub name (pinned) or a model object."""
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
+def _checkpoint(source, config_class, model_name: str, prefix: str, caller: str):
+    """(config, state dict without ``prefix``) of a checkpoint folder or a model object."""
+    if isinstance(source, (str, Path)):
         folder = Path(source)
-        config = config_class.from_pretrained(str(folder))
-        if (folder / "model.safetensors").is_file():  # read directly: a missing tensor is named, not made up
-            from safetensors.torch import load_file
+        if not (folder / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{caller}: no model.safetensors in {folder} (for a hub name, pass the "
+                                    f"{model_name} that from_pretrained loads)")
+        from safetensors.torch import load_file  # read directly: a missing tensor is named, not made up
 
-            state = load_file(str(folder / "model.safetensors"))
-        elif (folder / "pytorch_model.bin").is_file():
-            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        else:
-            raise FileNotFoundError(f"{caller}: no model.safetensors or pytorch_model.bin in {folder}")
-    elif isinstance(source, str):
-        from .models import pinned
-
-        model = model_class.from_pretrained(source, **kwargs, **pinned(source))
-        config, state = model.config, model.state_dict()
+        config, state = config_class.from_pretrained(str(folder)), load_file(str(folder / "model.safetensors"))
     elif isinstance(source, nn.Module):
         config, state = source.config, source.state_dict()
     else:
-        raise TypeError(f"{caller}: expected a folder, a hub name or a {model_class.__name__}, "
-                        f"got {type(source).__name__}")
+        raise TypeError(f"{caller}: expected a folder or a {model_name}, got {type(source).__name__}")
     return config, {k.removeprefix(prefix): v for k, v in state.items()}
 
 
-def _copy_checked(model: nn.Module, state: dict, sources: dict) -> nn.Module:
-    """Copy ``state[name]`` through ``convert`` into each parameter, ``sources``: ours -> (name, convert)."""
-    ours = model.state_dict()
-    if set(sources) != set(ours):  # a mistake in the mapping itself, not in the checkpoint
-        raise AssertionError(f"name map and {type(model).__name__} disagree: {sorted(set(sources) ^ set(ours))}")
+def _copy_checked(model: nn.Module, state: dict, names: dict, layers: str, convert=None) -> nn.Module:
+    """Copy into each of our tensors the checkpoint's tensor of the module ``names`` maps ours to (layer i's under
+    ``layers`` + i), passed through ``convert(our name, tensor)``; a missing or misshapen tensor is named."""
     copied = {}
-    for our_name, (hf_name, convert) in sources.items():
+    for our_name, ours in model.state_dict().items():
+        module, kind = our_name.rsplit(".", 1)
+        if module.startswith("layers."):
+            _, i, module = module.split(".", 2)
+            hf_name = f"{layers}{i}.{names[module]}.{kind}"
+        else:
+            hf_name = f"{names[module]}.{kind}"
         if hf_name not in state:
             raise KeyError(f"checkpoint has no tensor {hf_name!r} (needed for {our_name!r})")
-        tensor = convert(state[hf_name])
-        if tuple(tensor.shape) != tuple(ours[our_name].shape):
+        tensor = state[hf_name] if convert is None else convert(our_name, state[hf_name])
+        if tensor.shape != ours.shape:
             given = tuple(state[hf_name].shape)
             gives = "," if given == tuple(tensor.shape) else f", which gives {tuple(tensor.shape)},"
             raise ValueError(f"checkpoint tensor {hf_name!r} has shape {given}{gives} "
-                             f"expected {tuple(ours[our_name].shape)} for {our_name!r}")
-        copied[our_name] = tensor.detach().clone().to(ours[our_name].dtype)
+                             f"expected {tuple(ours.shape)} for {our_name!r}")
+        copied[our_name] = tensor.detach().clone().to(ours.dtype)
     model.load_state_dict(copied, strict=True)
     return model.eval()
 
 
-def _same(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor
-
-
 def load_hf_bert(source) -> Encoder:
-    """An :class:`Encoder` with the weights of a BERT checkpoint folder, hub name or ``BertModel``, eval mode (lab 02).
+    """An :class:`Encoder` with the weights of a BERT checkpoint folder or ``BertModel``, eval mode (lab 02).
 
-    A folder is read directly, so a missing tensor is named, not initialised at random; a hub name is pinned.
+    A folder is read directly, so a missing tensor is named, not initialised at random.
     """
-    from transformers import BertConfig, BertModel
+    from transformers import BertConfig
 
-    config, state = _checkpoint(getattr(source, "bert", source), BertConfig, BertModel, "bert.", "load_hf_bert",
-                                add_pooling_layer=False)
-    encoder = Encoder(EncoderConfig.from_hf(config))
-    return _copy_checked(encoder, state, {ours: (theirs, _same) for ours, theirs in
-                                          _hf_names(encoder.config.num_hidden_layers).items()})
+    config, state = _checkpoint(getattr(source, "bert", source), BertConfig, "BertModel", "bert.", "load_hf_bert")
+    return _copy_checked(Encoder(EncoderConfig.from_hf(config)), state, _BERT_NAMES, "encoder.layer.")
 
 
 class DecoderLayer(nn.Module):
@@ -291,7 +277,7 @@ class DecoderLayer(nn.Module):
 
 
 @dataclass
-class DecoderConfig:
+class DecoderConfig(_FromHF):
     """The sizes of a GPT-2-style decoder, named as Hugging Face's ``GPT2Config`` (lab 08).
 
     ``n_inner``: the feed-forward size, ``None`` for 4 * n_embd, 0 for attention-only layers.
@@ -305,18 +291,10 @@ class DecoderConfig:
     n_inner: int | None = None
     layer_norm_epsilon: float = 1e-5
     resid_pdrop: float = 0.1
-
-    @classmethod
-    def from_hf(cls, config) -> "DecoderConfig":
-        """Take the sizes from a ``transformers.GPT2Config``; refuse what this decoder does not implement."""
-        unsupported = {"activation_function": ("gelu_new", "gelu_pytorch_tanh"), "scale_attn_weights": (True,),
-                       "scale_attn_by_inverse_layer_idx": (False,), "reorder_and_upcast_attn": (False,),
-                       "tie_word_embeddings": (True,)}
-        for name, supported in unsupported.items():
-            if getattr(config, name, supported[0]) not in supported:
-                raise ValueError(f"{name}={getattr(config, name)!r} is not supported by this decoder "
-                                 f"(it implements {supported[0]!r})")
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+    # GPT-2's tanh GELU, attention scaled by 1 / sqrt(d_k) only, and the tied output layer
+    _SUPPORTED = {"activation_function": ("gelu_new", "gelu_pytorch_tanh"), "scale_attn_weights": (True,),
+                  "scale_attn_by_inverse_layer_idx": (False,), "reorder_and_upcast_attn": (False,),
+                  "tie_word_embeddings": (True,)}
 
 
 class _DecoderOutput(NamedTuple):
@@ -370,40 +348,31 @@ class Decoder(nn.Module):
         return _DecoderOutput(self.final_norm(x) @ self.token.weight.T, tuple(attentions))
 
 
+#: Our module names -> those of a Hugging Face ``GPT2LMHeadModel``'s ``transformer``; layer i's are under ``h.i.``.
+_GPT2_NAMES = {"token": "wte", "position": "wpe", "final_norm": "ln_f", "attention_norm": "ln_1", "output_norm": "ln_2",
+               "attention.query": "attn.c_attn", "attention.key": "attn.c_attn", "attention.value": "attn.c_attn",
+               "attention.output": "attn.c_proj", "feed_forward.up": "mlp.c_fc", "feed_forward.down": "mlp.c_proj"}
+
+
 def load_hf_gpt2(source) -> Decoder:
-    """A :class:`Decoder` with the weights of a GPT-2 checkpoint folder, hub name or ``GPT2LMHeadModel`` (lab 08).
+    """A :class:`Decoder` with the weights of a GPT-2 checkpoint folder or ``GPT2LMHeadModel``, eval mode (lab 08).
 
     GPT-2 stores its linear layers as ``Conv1D`` with weights (in, out): they are transposed to ``nn.Linear``'s
     (out, in), and the fused query-key-value weight ``c_attn`` is split in three.
     """
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config
 
-    config, state = _checkpoint(source, GPT2Config, GPT2LMHeadModel, "transformer.", "load_hf_gpt2")
+    config, state = _checkpoint(source, GPT2Config, "GPT2LMHeadModel", "transformer.", "load_hf_gpt2")
     decoder = Decoder(DecoderConfig.from_hf(config))
     d = decoder.config.n_embd
 
-    def part(i: int, weight: bool):  # query, key or value out of c_attn
-        return (lambda t: t[:, i * d:(i + 1) * d].T) if weight else (lambda t: t[i * d:(i + 1) * d])
+    def convert(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        for i, part in enumerate(("query", "key", "value")):  # c_attn: the three side by side, (d, 3d) and (3d,)
+            if f".attention.{part}." in name:
+                tensor = tensor[..., i * d:(i + 1) * d]
+        return tensor.T if name.startswith("layers.") and tensor.dim() == 2 else tensor  # Conv1D's (in, out)
 
-    def transposed(t: torch.Tensor) -> torch.Tensor:
-        return t.T
-
-    sources = {"token.weight": ("wte.weight", _same), "position.weight": ("wpe.weight", _same),
-               "final_norm.weight": ("ln_f.weight", _same), "final_norm.bias": ("ln_f.bias", _same)}
-    for n in range(decoder.config.n_layer):
-        hf = f"h.{n}."
-        linear = {"attention.output": "attn.c_proj", "feed_forward.up": "mlp.c_fc", "feed_forward.down": "mlp.c_proj"}
-        norms = {"attention_norm": "ln_1", "output_norm": "ln_2"}
-        for i, name in enumerate(("query", "key", "value")):
-            sources[f"layers.{n}.attention.{name}.weight"] = (hf + "attn.c_attn.weight", part(i, weight=True))
-            sources[f"layers.{n}.attention.{name}.bias"] = (hf + "attn.c_attn.bias", part(i, weight=False))
-        for ours, theirs in linear.items():
-            sources[f"layers.{n}.{ours}.weight"] = (f"{hf}{theirs}.weight", transposed)
-            sources[f"layers.{n}.{ours}.bias"] = (f"{hf}{theirs}.bias", _same)
-        for ours, theirs in norms.items():
-            for kind in ("weight", "bias"):
-                sources[f"layers.{n}.{ours}.{kind}"] = (f"{hf}{theirs}.{kind}", _same)
-    return _copy_checked(decoder, state, sources)
+    return _copy_checked(decoder, state, _GPT2_NAMES, "h.", convert)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -45,6 +45,30 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 
+#: Seconds of the slow test modules in CI's `--durations` (the labs' own come from book/lab_times.json).
+#: tests/test_book.py runs last: it reads the build that tests/test_browser.py makes, so it never waits for it.
+_SLOW_TEST_MODULES = {"tests/test_browser.py": 150.0, "tests/test_ner_integration.py": 80.0,
+                      "tests/test_book.py": -1.0}
+
+
+def _expected_seconds(path: str, lab_seconds: dict) -> float:
+    if path.startswith("labs/") and path.endswith(".ipynb"):
+        return lab_seconds.get(Path(path).stem, 60.0)  # a lab not measured yet: about a minute
+    return _SLOW_TEST_MODULES.get(path, 0.0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the longest files first (labs, the book build), so that pytest-xdist's two workers end together.
+
+    Under `--dist loadscope` a worker takes a whole file (a notebook's cells share a kernel) in the order
+    collected; a long lab that starts last would leave the other worker idle for minutes (issue 17).
+    The sort is stable, and the same in every worker, as xdist requires.
+    """
+    times = json.loads((ROOT / "book" / "lab_times.json").read_text())["tiers"]
+    lab_seconds = {lab: entry["seconds"] for tier in times.values() for lab, entry in tier["labs"].items()}
+    items.sort(key=lambda item: -_expected_seconds(Path(item.path).relative_to(ROOT).as_posix(), lab_seconds))
+
+
 def pytest_configure(config):
     try:
         import torch

@@ -1,4 +1,6 @@
 """lablib.hub: sources tried in order, each checked; one clear error when none works."""
+import re
+
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
@@ -86,7 +88,7 @@ def fake_imdb(sizes={"train": 4, "test": 2}, names=("neg", "pos"), positives=Non
     })
 
 
-def test_imdb_first_working_pinned_source_wins_and_labels_map_by_name():
+def test_imdb_first_working_pinned_source_wins_and_labels_map_by_name(capsys):
     calls = []
 
     def load_dataset(repo_id, revision):
@@ -100,6 +102,7 @@ def test_imdb_first_working_pinned_source_wins_and_labels_map_by_name():
     assert all(len(s.revision) == 40 for s in hub._IMDB_SOURCES[:1]), "the first source is pinned to a commit"
     texts, labels = splits["train"]
     assert texts[0] == "review 0" and labels == [1, 0, 1, 0]
+    assert "train 4 reviews, test 2 reviews" in capsys.readouterr().out, "the count is of reviews, not of columns"
 
 
 def test_imdb_wrong_content_falls_through_to_one_clear_error():
@@ -118,9 +121,12 @@ def test_imdb_offline_mode_is_refused_up_front(monkeypatch):
 
 
 def test_every_source_is_a_commit_or_the_parquet_export_and_the_first_is_a_commit():
+    def pinned(source):
+        return re.fullmatch(r"[0-9a-f]{40}", source.revision) is not None
+
     for sources in (hub._CONLL_SOURCES, hub._IMDB_SOURCES):
-        assert sources[0].pinned, f"{sources[0]} should be pinned to a commit"
-        assert all(s.pinned or s.revision == "refs/convert/parquet" for s in sources)
+        assert pinned(sources[0]), f"{sources[0]} should be pinned to a commit"
+        assert all(pinned(s) or s.revision == "refs/convert/parquet" for s in sources)
 
 
 def test_imdb_html_line_breaks_are_stripped():
@@ -130,5 +136,5 @@ def test_imdb_html_line_breaks_are_stripped():
     features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     data = DatasetDict({split: Dataset.from_dict({"text": ["bad.<br /><br />Very bad.", "good<br />"],
                                                   "label": [0, 1]}, features=features) for split in ("train", "test")})
-    texts, labels = hub._imdb_splits(data, "fake", {"train": 2, "test": 2})["train"]
+    texts, labels = hub._imdb_split(data["train"], "fake [train]")
     assert texts == ["bad. Very bad.", "good"] and labels == [0, 1]

@@ -21,8 +21,11 @@ def test_figure_rejects_bad_grid(bad, error):
         plot.figure(bad)
 
 
-def test_use_style_sets_the_palette_for_axes_made_elsewhere():
+def test_figure_sets_the_palette_for_axes_made_elsewhere():
+    import matplotlib.pyplot as plt
+
     matplotlib.rcdefaults()
-    plot._use_style()
+    plot.figure()
+    plt.close("all")
     assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] == plot.PALETTE
     assert matplotlib.rcParams["axes.spines.right"] is False

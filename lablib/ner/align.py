@@ -5,16 +5,7 @@ from typing import Sequence
 
 from .. import checks
 from ..losses import IGNORE_INDEX
-from .conll import TAGS, _check_tags, _is_tag, _sentence_parts
-
-
-def _as_list(values, name: str) -> list:
-    """A list from a list, tuple, tensor or array."""
-    if hasattr(values, "tolist"):
-        values = values.tolist()
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name}: expected a sequence, got {type(values).__name__} {values!r}")
-    return list(values)
+from .conll import TAGS, _as_list, _check_tags, _is_tag, _sentence_parts
 
 
 def _continuation_ids(tags: Sequence[str]) -> dict:
@@ -26,25 +17,21 @@ def _continuation_ids(tags: Sequence[str]) -> dict:
     return {i: index["I-" + tag[2:]] if tag.startswith("B-") else i for i, tag in enumerate(tags)}
 
 
-def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False,
-                 ignore_index: int = IGNORE_INDEX, tags: Sequence[str] = TAGS) -> list:
+def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False, tags: Sequence[str] = TAGS) -> list:
     """One label id per token from one per word, via ``word_ids()``: a word's first sub-token gets it (lab 03).
 
-    Special tokens and later sub-tokens get ``ignore_index``; or with ``label_all_subtokens`` the label, B-X as I-X.
+    Special tokens and later sub-tokens get ``IGNORE_INDEX`` (-100); or with ``label_all_subtokens`` the label,
+    B-X as I-X.
     """
     word_ids = _as_list(word_ids, "align_labels: word_ids")
-    labels = _as_list(word_label_ids, "align_labels: word_label_ids")
-    for position, label in enumerate(labels):
-        if isinstance(label, bool) or not isinstance(label, int):
-            raise TypeError(f"align_labels: word_label_ids[{position}] is {label!r}; expected an integer "
-                            "label id (convert tags with TAG2ID[tag])")
-        checks.integer(label, f"word_label_ids[{position}] (tags: {', '.join(tags)})", "align_labels",
-                       low=0, high=len(tags) - 1)
+    labels = [checks.integer(label, f"word_label_ids[{position}] (a label id, TAG2ID[tag]; tags: {', '.join(tags)})",
+                             "align_labels", low=0, high=len(tags) - 1)
+              for position, label in enumerate(_as_list(word_label_ids, "align_labels: word_label_ids"))]
     continuation = _continuation_ids(tags) if label_all_subtokens else None
     aligned, previous = [], None
     for position, word in enumerate(word_ids):
         if word is None:
-            aligned.append(ignore_index)
+            aligned.append(IGNORE_INDEX)
         elif isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < len(labels):
             raise ValueError(f"align_labels: token {position} has word id {word!r}, but there are {len(labels)} "
                              f"word labels (expected None or 0..{len(labels) - 1}); were the labels from another "
@@ -52,7 +39,7 @@ def align_labels(word_ids, word_label_ids, *, label_all_subtokens: bool = False,
         elif word != previous:
             aligned.append(labels[word])
         else:
-            aligned.append(continuation[labels[word]] if label_all_subtokens else ignore_index)
+            aligned.append(continuation[labels[word]] if label_all_subtokens else IGNORE_INDEX)
         previous = word
     return aligned
 
@@ -98,13 +85,12 @@ def tokenize_and_align(tokenizer, sentences, *, max_length: int = 128,
         return []
     encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
     features = []
-    for row in range(len(words)):
+    for row, word_labels in enumerate(label_ids):
         word_ids = _word_ids(encoding, row)
         feature = {key: list(encoding[key][row]) for key in ("input_ids", "attention_mask", "token_type_ids")
                    if key in encoding}
-        feature["labels"] = align_labels(word_ids, label_ids[row], label_all_subtokens=label_all_subtokens, tags=tags)
-        feature["word_ids"] = word_ids
-        features.append(feature)
+        feature["labels"] = align_labels(word_ids, word_labels, label_all_subtokens=label_all_subtokens, tags=tags)
+        features.append({**feature, "word_ids": word_ids})
     return features
 
 

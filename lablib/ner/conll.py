@@ -24,6 +24,15 @@ class ConllFormatError(ValueError):
     """A malformed CoNLL file or tag sequence; the message names the file and line (lab 03)."""
 
 
+def _as_list(values, name: str, expected: str = "a sequence") -> list:
+    """A list from a list, tuple, tensor or array; a string or a non-sequence is a TypeError."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name}: expected {expected}, got {type(values).__name__} {values!r:.80}")
+    return list(values)
+
+
 def _is_tag(tag) -> bool:
     """True for ``O`` and for ``B-``/``I-`` followed by a type name without spaces."""
     return isinstance(tag, str) and (tag == "O" or (
@@ -76,29 +85,21 @@ def entity_types(tags: Sequence[str] = TAGS) -> tuple:
     return tuple(dict.fromkeys(tag[2:] for tag in tags if tag != "O"))
 
 
-def _first_iob1_tag(tags: Sequence[str]) -> int | None:
-    """The position of the first ``I-X`` that continues no X entity (invalid in IOB2), or None."""
-    previous = "O"
-    for position, tag in enumerate(tags):
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            return position
-        previous = tag
-    return None
+def _iob1_starts(tags: Sequence[str]) -> list:
+    """The positions of the ``I-X`` tags that continue no X entity: IOB1's entity starts, invalid in IOB2."""
+    return [i for i, (before, tag) in enumerate(zip(["O", *tags], tags)) if tag[:2] == "I-" and before[2:] != tag[2:]]
 
 
 def _iob1_to_iob2(tags: Sequence[str]) -> list:
     """IOB1 tags as IOB2: an ``I-X`` that continues no X entity becomes ``B-X``."""
-    converted = list(tags)
-    while (position := _first_iob1_tag(converted)) is not None:
-        converted[position] = "B-" + converted[position][2:]
-    return converted
+    starts = set(_iob1_starts(tags))
+    return ["B-" + tag[2:] if i in starts else tag for i, tag in enumerate(tags)]
 
 
-def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: Sequence[str] | None = TAGS,
-               scheme: str = "IOB2") -> list:
+def read_conll(path: str | os.PathLike, *, allowed_tags: Sequence[str] | None = TAGS, scheme: str = "IOB2") -> list:
     """Read a CoNLL file (``WORD ... TAG`` lines, a blank line between sentences) as Sentences (lab 03).
 
-    ``-DOCSTART-`` lines are skipped; tags come from column ``tag_column`` and must be in ``allowed_tags`` (``None``:
+    ``-DOCSTART-`` lines are skipped; tags come from the last column and must be in ``allowed_tags`` (``None``:
     any IOB tag); ``scheme="IOB1"`` converts IOB1 data, which ``"IOB2"`` refuses. Errors name the file and line.
     """
     checks.one_of(scheme, ("IOB2", "IOB1"), "scheme", "read_conll")
@@ -106,14 +107,13 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: S
     sentences, tokens, tags, lines = [], [], [], []
 
     def end_sentence():
-        converted = _iob1_to_iob2(tags) if scheme == "IOB1" else tags
-        wrong = _first_iob1_tag(converted)
-        if wrong is not None:
+        wrong = next(iter(_iob1_starts(tags)), None)
+        if wrong is not None and scheme == "IOB2":
             after = tags[wrong - 1] if wrong else "the start of the sentence"
             raise ConllFormatError(
                 f"{path}:{lines[wrong]}: tag {tags[wrong]!r} continues no {tags[wrong][2:]!r} entity (it follows "
                 f"{after!r}); that is IOB1, not IOB2: read the file with scheme='IOB1' to convert it")
-        sentences.append(Sentence(list(tokens), list(converted)))
+        sentences.append(Sentence(list(tokens), _iob1_to_iob2(tags)))  # valid IOB2 tags are left as they are
 
     with open(path, encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -128,7 +128,7 @@ def read_conll(path: str | os.PathLike, *, tag_column: int = -1, allowed_tags: S
                 continue
             if len(columns) < 2:
                 raise ConllFormatError(f"{path}:{number}: expected 'WORD ... TAG' (at least 2 columns), got {line!r}")
-            tag = columns[tag_column]
+            tag = columns[-1]
             try:
                 _check_tags([tag], allowed=allowed_tags)
             except ConllFormatError as error:

@@ -5,22 +5,17 @@ import html
 from typing import Sequence
 
 from .. import checks
-from .conll import TAG2ID, TAGS, _check_tags, _sentence_parts, entity_types
+from .conll import TAG2ID, TAGS, _as_list, _check_tags, _sentence_parts, entity_types
 
 
 def _check_tag_pairs(true_tags, pred_tags, tokens=None, where: str = "", tags: Sequence[str] | None = None) -> tuple:
     """Checked tag sequences (and tokens) as lists of lists, and the types; ``tags`` default: CoNLL's if gold is."""
     def as_sentences(value, name):
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise TypeError(f"{where}: {name} must be a list of sentences (lists of tags), got {value!r:.80}")
-        value = list(value)
+        value = _as_list(value, f"{where}: {name}", "a list of sentences (lists of tags)")
         if value and all(isinstance(s, str) for s in value):
             raise TypeError(f"{where}: {name} is a list of strings; expected a list of sentences, each a list "
                             f"(for one sentence, wrap it: [{name}])")
-        for index, sentence in enumerate(value):
-            if isinstance(sentence, (str, bytes)) or not hasattr(sentence, "__iter__"):
-                raise TypeError(f"{where}: {name}[{index}] is {sentence!r:.80}; expected a list")
-        return [list(sentence) for sentence in value]
+        return [_as_list(sentence, f"{where}: {name}[{index}]", "a list") for index, sentence in enumerate(value)]
 
     named = {"true_tags": as_sentences(true_tags, "true_tags"), "pred_tags": as_sentences(pred_tags, "pred_tags")}
     if tokens is not None:
@@ -147,9 +142,8 @@ _COLOURS = {"PER": "#fbb4ae", "ORG": "#b3cde3", "LOC": "#ccebc5", "MISC": "#decb
 
 def _highlight_html(tokens, tags) -> str:
     """The sentence as HTML, escaped, one ``<span>`` per entity coloured by type with a small type label."""
-    if isinstance(tokens, str) or isinstance(tags, str):
-        raise TypeError("show_entities: tokens and tags must be lists (one sentence), not strings")
-    tokens, tags = list(tokens), list(tags)
+    tokens = _as_list(tokens, "show_entities: tokens", "a list (one sentence)")
+    tags = _as_list(tags, "show_entities: tags", "a list (one sentence)")
     checks.same_length("show_entities", tokens=tokens, tags=tags)
     _check_tags(tags, allowed=None, where="show_entities")
     words = [html.escape(str(token)) for token in tokens]
