@@ -34,7 +34,7 @@ Only env, data, grading, models and plot are imported with the package
 (``data`` imports ``ner`` and with it torch). The others are imported
 explicitly, e.g. ``from lablib import train``.
 """
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 from . import data, env, grading, models, plot
 from .env import device, is_offline, pick_settings, profile, report, seed_everything
